@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+
+.PHONY: run test install lint migrate bench-assignment clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	$(PY) manage.py serve
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
+	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest
+
+clean:
+	rm -rf var/broker var/celery-results var/test-*.sqlite3*

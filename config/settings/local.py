@@ -1,0 +1,9 @@
+"""`make run` on a laptop: debug on, an insecure development key unless one is given."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

@@ -1,0 +1,30 @@
+"""`make test`: the services named by DATABASE_URL and CELERY_BROKER_URL, or the
+embedded defaults when those are unset."""
+
+import os
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR, env
+
+DEBUG = False
+SECRET_KEY = env("SECRET_KEY", default="test-only-secret-key-not-for-production")
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["*"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not the in-memory default, so that a worker subprocess sees the
+    # same test database as the test process.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+# Each test session consumes from a queue of its own, so leftovers of an earlier
+# run on a shared broker are never mistaken for this run's messages.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"pinpoint-test-{os.getpid()}")
+LOG_FORMAT = "text"
+LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

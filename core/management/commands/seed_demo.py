@@ -1,0 +1,52 @@
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.authentication import verify_key
+from accounts.models import ApiKey
+from accounts.roles import ADMIN, EXPERIMENTER, VIEWER, assign_role
+from accounts.services import create_api_key, revoke_api_key
+
+DEMO_KEY_NAME = "demo"
+
+
+class Command(BaseCommand):
+    help = "Create the demo users and API key (idempotent). Prints the demo login and key."
+
+    def handle(self, *args, **options):
+        password = os.environ.get("DEMO_PASSWORD", "pinpoint-demo")
+        with transaction.atomic():
+            self._user("admin", password, ADMIN, superuser=True)
+            self._user("experimenter", password, EXPERIMENTER)
+            self._user("viewer", password, VIEWER)
+            key = self._demo_key()
+        self.stdout.write(f"Demo login: admin / {password} (also experimenter, viewer)")
+        self.stdout.write(f"Demo API key: {key}")
+
+    def _user(self, username, password, role, superuser=False):
+        User = get_user_model()
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(password)
+            user.is_superuser = superuser
+            user.save()
+        assign_role(user, role)
+
+    def _demo_key(self) -> str:
+        # Keys are stored hashed, so the demo key's plaintext is kept in var/ (never
+        # committed) to print the same key on every run.
+        path = Path(settings.VAR_DIR) / "demo-api-key"
+        if path.exists():
+            key = path.read_text().strip()
+            if verify_key(key) is not None:
+                return key
+        for stale in ApiKey.objects.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True):
+            revoke_api_key(stale)
+        issued = create_api_key(DEMO_KEY_NAME)
+        path.write_text(issued.key + "\n")
+        path.chmod(0o600)
+        return issued.key

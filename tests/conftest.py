@@ -1,0 +1,76 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.authentication import verification_cache
+from accounts.services import create_api_key
+from tests import processes
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_key_cache():
+    # Key verifications are cached per process; tests must not see each other's.
+    verification_cache.clear()
+    yield
+    verification_cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory(username="viewer-user", role="viewer")
+
+
+@pytest.fixture
+def experimenter(db):
+    return UserFactory(username="experimenter-user", role="experimenter")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin-user", role="admin")
+
+
+@pytest.fixture
+def client_key(db):
+    """An issued API key: (ApiKey row, plaintext key)."""
+    issued = create_api_key("test-client")
+    return issued.api_key, issued.key
+
+
+@pytest.fixture
+def key_client(client_key):
+    c = APIClient()
+    c.credentials(HTTP_AUTHORIZATION=f"Api-Key {client_key[1]}")
+    return c
+
+
+def as_user(user) -> APIClient:
+    c = APIClient()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker process consuming this session's queue on the configured
+    broker, against the test database. Tests that use it must commit what the worker
+    should see (transactional_db)."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with django_db_blocker.unblock(), processes.celery_worker(concurrency=2, log_path=log) as proc:
+        from core.tasks import ping
+
+        processes.wait_until(lambda: _ping_ok(ping), timeout=60, what="the Celery worker to answer")
+        yield proc
+
+
+def _ping_ok(ping) -> bool:
+    try:
+        ping.apply_async(args=["ready"]).get(timeout=5)
+        return True
+    except Exception:
+        return False

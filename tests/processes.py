@@ -1,0 +1,158 @@
+"""Real processes for integration tests: a Celery worker, a gunicorn server, a Redis.
+
+Each runs with the test settings and points at the test database the session made,
+so what a test writes (in a committed transaction) is what the process sees.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def process_env(**overrides) -> dict:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": test_database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
+            "CELERY_TASK_DEFAULT_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def _terminate(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=15) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextlib.contextmanager
+def celery_worker(concurrency: int = 1, log_path: Path | None = None, **env_overrides):
+    log = open(log_path or os.devnull, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "--loglevel", "INFO",
+         "--concurrency", str(concurrency), "--pool", "prefork", "--without-gossip", "--without-mingle",
+         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+        cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        _terminate(proc)
+        log.close()
+
+
+@contextlib.contextmanager
+def web_server(workers: int = 1, **env_overrides):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--timeout", "30"],
+        cwd=ROOT, env=process_env(**env_overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, timeout=30, what="gunicorn to serve /healthz")
+        yield base
+    finally:
+        _terminate(proc)
+
+
+def http_get(url: str, timeout: float = 5.0, headers: dict | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextlib.contextmanager
+def redis_server():
+    """A Redis of the test's own, on a free port, run as these machines run theirs
+    (no persistence), so a test may kill it without touching the shared one."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import pytest
+
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+    def up():
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        return False
+
+    try:
+        wait_until(up, timeout=10, what="redis-server")
+        yield proc, f"redis://127.0.0.1:{port}/0"
+    finally:
+        _terminate(proc, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def blackhole_server():
+    """A TCP port that accepts connections and never answers: a hung dependency."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
