@@ -8,6 +8,7 @@ from core import views as core_views
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("core.api.urls")),
+    path("", include("experiments.api.urls")),
 ]
 
 urlpatterns = [

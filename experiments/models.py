@@ -1,0 +1,152 @@
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+SURFACES = [("closeup", "Closeup")]
+BUCKETS = 10_000
+
+
+def new_salt() -> str:
+    return secrets.token_hex(8)
+
+
+class Layer(models.Model):
+    """A namespace of 10,000 buckets split between its experiments: experiments in
+    one layer are mutually exclusive, experiments in different layers independent."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    surface = models.CharField(max_length=32, choices=SURFACES, default="closeup")
+    salt = models.CharField(max_length=32, default=new_salt, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self):
+        return self.key
+
+
+class Holdout(models.Model):
+    """A share of a surface's users that no experiment of that surface assigns."""
+
+    surface = models.CharField(max_length=32, choices=SURFACES, unique=True)
+    percent = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    salt = models.CharField(max_length=32, default=new_salt, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.surface} holdout {self.percent}%"
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        PAUSED = "paused"
+        STOPPED = "stopped"
+        SHIPPED = "shipped"
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    surface = models.CharField(max_length=32, choices=SURFACES, default="closeup")
+    layer = models.ForeignKey(Layer, on_delete=models.PROTECT, related_name="experiments")
+    bucket_start = models.PositiveIntegerField(validators=[MaxValueValidator(BUCKETS)])
+    bucket_end = models.PositiveIntegerField(validators=[MaxValueValidator(BUCKETS)])
+    traffic_percent = models.FloatField(default=100, validators=[MinValueValidator(0), MaxValueValidator(100)])
+    salt = models.CharField(max_length=32, default=new_salt, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    targeting = models.JSONField(default=dict, blank=True)
+    primary_metric = models.CharField(max_length=64, default="closeup_ctr")
+    guardrail_metrics = models.JSONField(default=list, blank=True)
+    minimum_detectable_effect = models.FloatField(default=0.02, help_text="relative, as a fraction: 0.02 is 2%")
+    # The variant bucket space's split, as [[start, end, variant key], ...] (see assignment.py).
+    allocation = models.JSONField(default=list, editable=False)
+    shipped_variant = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True, help_text="planned end")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("run_experiment", "Can start, pause, stop and ship experiments")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(bucket_start__lt=models.F("bucket_end")), name="experiment_bucket_range_nonempty"
+            ),
+        ]
+
+    def __str__(self):
+        return self.key
+
+
+class Variant(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    weight = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
+    is_control = models.BooleanField(default=False)
+    recommender = models.JSONField(default=dict, help_text='{"name": ..., "params": {...}}')
+    forced_user_ids = models.JSONField(default=list, blank=True, help_text="QA: these users always get this variant")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "key"], name="variant_key_unique_in_experiment")]
+
+    def __str__(self):
+        return f"{self.experiment.key}/{self.key}"
+
+
+class AuditLog(models.Model):
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="audit_log")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.experiment.key} {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Exposure(models.Model):
+    """The first time a user was assigned to an experiment: the denominator of every
+    metric. One row per (experiment, user); later exposures only move the time back."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="exposures")
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="exposures")
+    user_id = models.CharField(max_length=255)
+    first_exposed_at = models.DateTimeField()
+    attributes = models.JSONField(default=dict, blank=True)
+    forced = models.BooleanField(default=False, help_text="QA allow-list; left out of analysis")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "user_id"], name="exposure_once_per_user"),
+        ]
+        indexes = [models.Index(fields=["experiment", "variant"])]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.experiment_id}/{self.variant_id}"
+
+
+class ConfigVersion(models.Model):
+    """One row whose number goes up with every change that affects assignment; serving
+    processes compare it with the version they hold, at most once a second."""
+
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"assignment config v{self.version}"

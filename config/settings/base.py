@@ -250,3 +250,10 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Assignment -----------------------------------------------------------------
+# How often a serving process checks whether the experiment configuration changed.
+ASSIGNMENT_CONFIG_CHECK_SECONDS = env.float("ASSIGNMENT_CONFIG_CHECK_SECONDS", default=1.0)
+EXPOSURE_BATCH_SIZE = env.int("EXPOSURE_BATCH_SIZE", default=500)
+EXPOSURE_FLUSH_SECONDS = env.float("EXPOSURE_FLUSH_SECONDS", default=0.5)
+ASSIGNMENT_BATCH_MAX_USERS = 1000

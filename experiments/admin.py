@@ -1,0 +1,56 @@
+from django.contrib import admin
+
+from experiments.models import AuditLog, ConfigVersion, Experiment, Exposure, Holdout, Layer, Variant
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    extra = 0
+
+
+@admin.register(Layer)
+class LayerAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "surface", "created_at")
+    search_fields = ("key", "name")
+    readonly_fields = ("salt",)
+
+
+@admin.register(Holdout)
+class HoldoutAdmin(admin.ModelAdmin):
+    list_display = ("surface", "percent", "is_active")
+    readonly_fields = ("salt",)
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "status", "layer", "bucket_start", "bucket_end", "traffic_percent", "owner")
+    list_filter = ("status", "surface", "layer")
+    search_fields = ("key", "name")
+    readonly_fields = ("salt", "allocation", "created_at", "updated_at")
+    inlines = [VariantInline]
+
+
+@admin.register(Variant)
+class VariantAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "weight", "is_control")
+    list_filter = ("experiment",)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("experiment", "action", "actor", "at")
+    list_filter = ("action",)
+    readonly_fields = ("experiment", "actor", "action", "before", "after", "at")
+
+
+@admin.register(Exposure)
+class ExposureAdmin(admin.ModelAdmin):
+    list_display = ("experiment", "variant", "user_id", "first_exposed_at", "forced")
+    list_filter = ("experiment", "forced")
+    search_fields = ("user_id",)
+    list_select_related = ("experiment", "variant")
+
+
+@admin.register(ConfigVersion)
+class ConfigVersionAdmin(admin.ModelAdmin):
+    list_display = ("version", "changed_at")

@@ -1,0 +1,145 @@
+from rest_framework import serializers
+
+from experiments.models import BUCKETS, SURFACES, Experiment, Layer
+
+
+class LayerSerializer(serializers.ModelSerializer):
+    experiments = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Layer
+        fields = ["key", "name", "surface", "created_at", "experiments"]
+        read_only_fields = ["created_at", "experiments"]
+        extra_kwargs = {"key": {"validators": []}}
+
+    def get_experiments(self, layer) -> list[dict]:
+        return [
+            {"key": e.key, "status": e.status, "layer_buckets": [e.bucket_start, e.bucket_end]}
+            for e in layer.experiments.all()
+        ]
+
+
+class RecommenderConfigSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    params = serializers.DictField(required=False, default=dict)
+
+
+class VariantSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    weight = serializers.FloatField(min_value=0, max_value=100)
+    is_control = serializers.BooleanField(default=False)
+    recommender = RecommenderConfigSerializer()
+    forced_user_ids = serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list)
+
+
+def _buckets_field(**kwargs):
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=BUCKETS), min_length=2, max_length=2,
+        help_text=f"Half-open [start, end) slice of the layer's {BUCKETS} buckets.", **kwargs,
+    )
+
+
+class ExperimentCreateSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    surface = serializers.ChoiceField(choices=SURFACES, default="closeup")
+    layer = serializers.SlugRelatedField(slug_field="key", queryset=Layer.objects.all())
+    layer_buckets = _buckets_field(required=False)
+    traffic_percent = serializers.FloatField(min_value=0, max_value=100, default=100)
+    variants = VariantSerializer(many=True)
+    targeting = serializers.DictField(required=False, default=dict)
+    primary_metric = serializers.CharField(max_length=64, default="closeup_ctr")
+    guardrail_metrics = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+    minimum_detectable_effect = serializers.FloatField(min_value=0, required=False, default=0.02)
+    end_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ExperimentUpdateSerializer(serializers.Serializer):
+    """Fields PATCH may carry; which of them may change depends on the status."""
+
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    hypothesis = serializers.CharField(required=False, allow_blank=True)
+    end_at = serializers.DateTimeField(required=False, allow_null=True)
+    traffic_percent = serializers.FloatField(min_value=0, max_value=100, required=False)
+    weights = serializers.DictField(child=serializers.FloatField(min_value=0, max_value=100), required=False)
+    forced_user_ids = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField(max_length=255)), required=False,
+        help_text="variant key -> user ids always given that variant",
+    )
+    targeting = serializers.DictField(required=False)
+    layer_buckets = _buckets_field(required=False)
+    primary_metric = serializers.CharField(max_length=64, required=False)
+    guardrail_metrics = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    minimum_detectable_effect = serializers.FloatField(min_value=0, required=False)
+
+
+class ShipSerializer(serializers.Serializer):
+    variant = serializers.SlugField(required=False, help_text="the variant to ship (ship only)")
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    layer = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    layer_buckets = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    variants = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "key", "name", "hypothesis", "description", "owner", "surface", "layer", "layer_buckets",
+            "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
+            "minimum_detectable_effect", "variants", "shipped_variant", "started_at", "stopped_at", "end_at",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_layer_buckets(self, e) -> list[int]:
+        return [e.bucket_start, e.bucket_end]
+
+    def get_owner(self, e) -> str | None:
+        return e.owner.get_username() if e.owner else None
+
+    def get_variants(self, e) -> list[dict]:
+        return [
+            {"key": v.key, "name": v.name, "weight": v.weight, "is_control": v.is_control,
+             "recommender": v.recommender, "forced_user_ids": v.forced_user_ids}
+            for v in e.variants.all()
+        ]
+
+
+class AssignmentRequestSerializer(serializers.Serializer):
+    """Documentation only: the view validates by hand (see api/validation.py)."""
+
+    user_id = serializers.CharField(max_length=255)
+    attributes = serializers.DictField(required=False)
+    surface = serializers.ChoiceField(choices=SURFACES, default="closeup")
+
+
+class AssignmentSerializer(serializers.Serializer):
+    experiment = serializers.CharField()
+    variant = serializers.CharField()
+    layer = serializers.CharField()
+    recommender = serializers.CharField(help_text="name of the variant's recommender")
+
+
+class AssignmentResponseSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    assignments = AssignmentSerializer(many=True)
+
+
+class BatchUserSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=255)
+    attributes = serializers.DictField(required=False)
+
+
+class BatchAssignmentRequestSerializer(serializers.Serializer):
+    users = BatchUserSerializer(many=True)
+    surface = serializers.ChoiceField(choices=SURFACES, default="closeup")
+
+
+class BatchAssignmentResponseSerializer(serializers.Serializer):
+    results = AssignmentResponseSerializer(many=True)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from experiments.api import views
+
+urlpatterns = [
+    path("assignments", views.AssignmentView.as_view(), name="assignments"),
+    path("assignments/batch", views.BatchAssignmentView.as_view(), name="assignments-batch"),
+    path("layers", views.LayerListCreateView.as_view(), name="layer-list"),
+    path("experiments", views.ExperimentListCreateView.as_view(), name="experiment-list"),
+    path("experiments/<slug:key>", views.ExperimentDetailView.as_view(), name="experiment-detail"),
+    *[
+        path(f"experiments/<slug:key>/{action}", views.ExperimentActionView.as_view(action=action),
+             name=f"experiment-{action}")
+        for action in ("start", "pause", "stop", "ship")
+    ],
+]

@@ -1,0 +1,183 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import ApiKeyAuthentication
+from accounts.permissions import HasApiKey, RolePermission
+from accounts.roles import ADMIN, roles_of
+from experiments import services
+from experiments.api import serializers as s
+from experiments.api.validation import FieldErrors, assignment_request, batch_assignment_request
+from experiments.assignment import assign
+from experiments.exposures import buffer
+from experiments.models import Layer
+from experiments.runtime import current_config
+from experiments.selectors import experiments_for_api
+
+
+def _django_errors(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+
+
+# --- Client API -------------------------------------------------------------------
+
+
+def assignments_for(config, surface: str, user_id: str, attributes: dict) -> dict:
+    """The assignment body for one user; records an exposure for each assignment."""
+    out = []
+    for assignment in assign(config, surface, user_id, attributes):
+        experiment = assignment.experiment
+        variant = experiment.variants[assignment.variant]
+        buffer.add(experiment.id, variant.id, user_id, attributes, assignment.forced)
+        out.append({
+            "experiment": experiment.key,
+            "variant": variant.key,
+            "layer": experiment.layer,
+            "recommender": variant.recommender.get("name", ""),
+        })
+    return {"user_id": user_id, "assignments": out}
+
+
+class ClientView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasApiKey]
+    throttle_classes: list = []
+
+
+class AssignmentView(ClientView):
+    @extend_schema(
+        summary="Assign a user",
+        request=s.AssignmentRequestSerializer,
+        responses={200: s.AssignmentResponseSerializer, 400: OpenApiResponse(description="field errors")},
+    )
+    def post(self, request):
+        try:
+            surface, user_id, attributes = assignment_request(request.data)
+        except FieldErrors as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(assignments_for(current_config(), surface, user_id, attributes))
+
+
+class BatchAssignmentView(ClientView):
+    @extend_schema(
+        summary="Assign many users in one call",
+        request=s.BatchAssignmentRequestSerializer,
+        responses={200: s.BatchAssignmentResponseSerializer, 400: OpenApiResponse(description="field errors")},
+    )
+    def post(self, request):
+        from django.conf import settings
+
+        try:
+            surface, users = batch_assignment_request(request.data, settings.ASSIGNMENT_BATCH_MAX_USERS)
+        except FieldErrors as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        config = current_config()
+        results = [assignments_for(config, surface, user_id, attributes) for user_id, attributes in users]
+        buffer.flush()  # a batch call is already a batch: send it as one task now
+        return Response({"results": results})
+
+
+# --- Management API ---------------------------------------------------------------
+
+
+class OwnerOrAdminWrites(permissions.BasePermission):
+    """Experimenters change only their own experiments; admins change any."""
+
+    message = "Only the experiment's owner or an admin may change it."
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        user = request.user
+        return user.is_superuser or obj.owner_id == user.id or ADMIN in roles_of(user)
+
+
+class LayerListCreateView(generics.ListCreateAPIView):
+    queryset = Layer.objects.prefetch_related("experiments")
+    serializer_class = s.LayerSerializer
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = services.create_layer(**serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+
+
+class ExperimentListCreateView(generics.ListCreateAPIView):
+    queryset = experiments_for_api()
+    serializer_class = s.ExperimentSerializer
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        if status_ := self.request.query_params.get("status"):
+            qs = qs.filter(status=status_)
+        return qs
+
+    @extend_schema(request=s.ExperimentCreateSerializer, responses={201: s.ExperimentSerializer})
+    def post(self, request, *args, **kwargs):
+        data = s.ExperimentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        if "layer_buckets" in fields:
+            fields["layer_buckets"] = tuple(fields["layer_buckets"])
+        try:
+            experiment = services.create_experiment(actor=request.user, **fields)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(s.ExperimentSerializer(experiment).data, status=status.HTTP_201_CREATED)
+
+
+class ExperimentDetailView(generics.RetrieveUpdateAPIView):
+    queryset = experiments_for_api()
+    serializer_class = s.ExperimentSerializer
+    permission_classes = [RolePermission, OwnerOrAdminWrites]
+    lookup_field = "key"
+    http_method_names = ["get", "patch", "head", "options"]
+
+    @extend_schema(request=s.ExperimentUpdateSerializer, responses={200: s.ExperimentSerializer})
+    def patch(self, request, *args, **kwargs):
+        experiment = self.get_object()
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        unknown = set(request.data) - set(s.ExperimentUpdateSerializer().fields)
+        fixed = unknown & services.NEVER_EDITABLE
+        errors = {f: [f"{f} cannot be changed; create a new experiment instead."] for f in fixed}
+        errors.update({f: ["Unknown field."] for f in unknown - fixed})
+        if errors:
+            raise ValidationError(errors)
+        data = s.ExperimentUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "layer_buckets" in changes:
+            changes["layer_buckets"] = tuple(changes["layer_buckets"])
+        try:
+            experiment = services.update_experiment(experiment, actor=request.user, changes=changes)
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(s.ExperimentSerializer(experiments_for_api().get(pk=experiment.pk)).data)
+
+
+class ExperimentActionView(generics.GenericAPIView):
+    queryset = experiments_for_api()
+    serializer_class = s.ShipSerializer
+    permission_classes = [RolePermission, OwnerOrAdminWrites]
+    required_permissions = ["experiments.run_experiment"]
+    lookup_field = "key"
+    action = None
+
+    @extend_schema(request=s.ShipSerializer, responses={200: s.ExperimentSerializer})
+    def post(self, request, key):
+        experiment = self.get_object()
+        body = s.ShipSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        try:
+            experiment = services.transition(
+                experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
+            )
+        except DjangoValidationError as exc:
+            raise _django_errors(exc) from exc
+        return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)

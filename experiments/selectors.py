@@ -1,0 +1,84 @@
+"""Reads: the running configuration, experiments for the API."""
+
+import logging
+
+from django.db.models import Prefetch
+
+from experiments import assignment as a
+from experiments.models import ConfigVersion, Experiment, Holdout, Layer, Variant
+
+logger = logging.getLogger(__name__)
+
+LIVE_STATUSES = (Experiment.Status.DRAFT, Experiment.Status.RUNNING, Experiment.Status.PAUSED)
+
+
+def config_version() -> int:
+    return ConfigVersion.objects.values_list("version", flat=True).first() or 0
+
+
+def experiment_config(experiment: Experiment) -> a.ExperimentConfig:
+    variants = list(experiment.variants.all())
+    forced = {}
+    for v in variants:
+        for user_id in v.forced_user_ids:
+            forced[str(user_id)] = v.key
+    return a.ExperimentConfig(
+        id=experiment.id,
+        key=experiment.key,
+        layer=experiment.layer.key,
+        salt=experiment.salt,
+        bucket_start=experiment.bucket_start,
+        bucket_end=experiment.bucket_end,
+        traffic_percent=experiment.traffic_percent,
+        allocation=tuple((int(s), int(e), str(k)) for s, e, k in experiment.allocation),
+        variants={v.key: a.VariantConfig(id=v.id, key=v.key, recommender=v.recommender, is_control=v.is_control)
+                  for v in variants},
+        targeting=experiment.targeting or {},
+        forced=forced,
+    )
+
+
+def load_assignment_config() -> a.AssignmentConfig:
+    """Everything assignment needs, from the database, as one immutable value."""
+    version = config_version()  # read first: a change racing the load bumps it again
+    running = (
+        Experiment.objects.filter(status=Experiment.Status.RUNNING)
+        .select_related("layer")
+        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id")))
+    )
+    by_layer: dict[int, list[a.ExperimentConfig]] = {}
+    for experiment in running:
+        by_layer.setdefault(experiment.layer_id, []).append(experiment_config(experiment))
+    holdouts = {h.surface: a.HoldoutConfig(salt=h.salt, percent=h.percent)
+                for h in Holdout.objects.filter(is_active=True)}
+    surfaces: dict[str, list] = {}
+    for layer in Layer.objects.filter(id__in=by_layer):
+        experiments = _without_overlaps(layer.key, by_layer[layer.id])
+        surfaces.setdefault(layer.surface, []).append((layer.key, layer.salt, experiments))
+    built = {s: a.build_surface(layers, holdouts.get(s)) for s, layers in surfaces.items()}
+    for surface, holdout in holdouts.items():
+        built.setdefault(surface, a.SurfaceConfig(layers=(), holdout=holdout))
+    return a.AssignmentConfig(version=version, surfaces=built)
+
+
+def _without_overlaps(layer_key, experiments):
+    # The API refuses overlapping slices, but the admin site can save anything: serve
+    # the first experiment of an overlapping pair and say so, rather than fail all.
+    kept = []
+    for e in sorted(experiments, key=lambda e: (e.bucket_start, e.id)):
+        if kept and e.bucket_start < kept[-1].bucket_end:
+            logger.error("experiment %s overlaps %s in layer %s; not serving it", e.key, kept[-1].key, layer_key)
+            continue
+        kept.append(e)
+    return kept
+
+
+def experiments_for_api():
+    return Experiment.objects.select_related("layer", "owner").prefetch_related("variants")
+
+
+def taken_slices(layer: Layer, exclude_id: int | None = None) -> list[tuple[int, int, str]]:
+    qs = Experiment.objects.filter(layer=layer, status__in=LIVE_STATUSES)
+    if exclude_id is not None:
+        qs = qs.exclude(id=exclude_id)
+    return sorted(qs.values_list("bucket_start", "bucket_end", "key"))

@@ -1,0 +1,338 @@
+"""Writes and workflows: creating, changing and running experiments, recording exposures.
+
+Business rules live here, so the API and the dashboard apply the same ones with the
+same messages. Every change to an experiment writes an AuditLog row; the configuration
+version is bumped by the models' save signals (experiments/signals.py), in the same
+transaction as the change.
+"""
+
+import json
+import math
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from experiments import assignment as a
+from experiments.models import BUCKETS, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
+from experiments.selectors import taken_slices
+
+Status = Experiment.Status
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS = {
+    "start": ((Status.DRAFT, Status.PAUSED), Status.RUNNING),
+    "pause": ((Status.RUNNING,), Status.PAUSED),
+    "stop": ((Status.RUNNING, Status.PAUSED), Status.STOPPED),
+    "ship": ((Status.RUNNING, Status.PAUSED, Status.STOPPED), Status.SHIPPED),
+}
+
+# What PATCH may change, by status. Key, surface, layer, salt and the variant set never change.
+ALWAYS_EDITABLE = {"name", "description", "hypothesis", "end_at"}
+EDITABLE = {
+    Status.DRAFT: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids", "targeting", "layer_buckets",
+                                     "primary_metric", "guardrail_metrics", "minimum_detectable_effect"},
+    Status.RUNNING: ALWAYS_EDITABLE | {"traffic_percent", "forced_user_ids"},
+    Status.PAUSED: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids"},
+    Status.STOPPED: ALWAYS_EDITABLE,
+    Status.SHIPPED: ALWAYS_EDITABLE,
+}
+NEVER_EDITABLE = {"key", "surface", "layer", "salt", "variants", "status"}
+
+
+def bump_config_version() -> None:
+    if not ConfigVersion.objects.filter(pk=1).update(version=F("version") + 1):
+        ConfigVersion.objects.get_or_create(pk=1, defaults={"version": 1})
+
+
+def snapshot(experiment: Experiment) -> dict:
+    return {
+        "key": experiment.key,
+        "name": experiment.name,
+        "status": experiment.status,
+        "layer": experiment.layer.key,
+        "layer_buckets": [experiment.bucket_start, experiment.bucket_end],
+        "traffic_percent": experiment.traffic_percent,
+        "targeting": experiment.targeting,
+        "description": experiment.description,
+        "hypothesis": experiment.hypothesis,
+        "end_at": experiment.end_at.isoformat() if experiment.end_at else None,
+        "primary_metric": experiment.primary_metric,
+        "guardrail_metrics": experiment.guardrail_metrics,
+        "minimum_detectable_effect": experiment.minimum_detectable_effect,
+        "allocation": experiment.allocation,
+        "shipped_variant": experiment.shipped_variant,
+        "variants": [
+            {"key": v.key, "weight": v.weight, "is_control": v.is_control, "recommender": v.recommender,
+             "forced_user_ids": v.forced_user_ids}
+            for v in experiment.variants.order_by("id")
+        ],
+    }
+
+
+def _audit(experiment, actor, action, before, after):
+    AuditLog.objects.create(
+        experiment=experiment, actor=actor if getattr(actor, "pk", None) else None,
+        action=action, before=before, after=after,
+    )
+
+
+# --- Validation ------------------------------------------------------------------
+
+
+def _validate_recommender(config, path: str, errors: dict):
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str) or not config["name"].strip():
+        errors.setdefault(path, []).append('Must be {"name": <recommender name>, "params": {...}}.')
+        return
+    params = config.get("params", {})
+    if not isinstance(params, dict):
+        errors.setdefault(path, []).append("params must be an object.")
+        return
+    unknown = set(config) - {"name", "params"}
+    if unknown:
+        errors.setdefault(path, []).append(f"Unknown keys: {', '.join(sorted(unknown))}.")
+        return
+    try:
+        from recommenders.registry import validate_config
+    except ImportError:  # no registry yet: any name is accepted and stored
+        return
+    for message in validate_config(config["name"], params):
+        errors.setdefault(path, []).append(message)
+
+
+def validate_variants(variants: list[dict]) -> dict:
+    errors: dict[str, list[str]] = {}
+    if len(variants) < 2:
+        errors["variants"] = ["An experiment needs at least two variants."]
+        return errors
+    keys = [v["key"] for v in variants]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        errors.setdefault("variants", []).append(f"Variant keys must be unique; repeated: {', '.join(duplicates)}.")
+    controls = sum(1 for v in variants if v.get("is_control"))
+    if controls != 1:
+        errors.setdefault("variants", []).append(f"Exactly one variant must be the control; found {controls}.")
+    errors.update(_weight_errors({v["key"]: v["weight"] for v in variants}))
+    seen_forced: dict[str, str] = {}
+    for i, v in enumerate(variants):
+        _validate_recommender(v.get("recommender"), f"variants[{i}].recommender", errors)
+        for user_id in v.get("forced_user_ids", []):
+            if user_id in seen_forced and seen_forced[user_id] != v["key"]:
+                errors.setdefault("variants", []).append(
+                    f"User {user_id!r} is forced into both {seen_forced[user_id]} and {v['key']}."
+                )
+            seen_forced[user_id] = v["key"]
+    return errors
+
+
+def _weight_errors(weights: dict[str, float]) -> dict:
+    if any(w <= 0 for w in weights.values()):
+        return {"weights": ["Every variant's weight must be greater than 0."]}
+    total = sum(weights.values())
+    if not math.isclose(total, 100, abs_tol=1e-6):
+        return {"weights": [f"Weights must sum to 100; they sum to {total:g}."]}
+    return {}
+
+
+def _validate_slice(layer: Layer, buckets, exclude_id=None) -> tuple[tuple[int, int] | None, dict]:
+    taken = taken_slices(layer, exclude_id=exclude_id)
+    if buckets is None:
+        if taken:
+            owners = ", ".join(f"{k} [{s}, {e})" for s, e, k in taken)
+            return None, {"layer_buckets": [f"Layer {layer.key} is partly taken ({owners}); choose a free slice."]}
+        return (0, BUCKETS), {}
+    start, end = buckets
+    if not (0 <= start < end <= BUCKETS):
+        return None, {"layer_buckets": [f"Must be [start, end) with 0 <= start < end <= {BUCKETS}."]}
+    clashes = [f"{k} [{s}, {e})" for s, e, k in taken if start < e and s < end]
+    if clashes:
+        return None, {"layer_buckets": [f"[{start}, {end}) overlaps {', '.join(clashes)} in layer {layer.key}."]}
+    return (start, end), {}
+
+
+def _raise(errors: dict):
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- Layers and holdouts --------------------------------------------------------
+
+
+@transaction.atomic
+def create_layer(*, key: str, name: str, surface: str = "closeup") -> Layer:
+    if Layer.objects.filter(key=key).exists():
+        raise ValidationError({"key": [f"A layer with key {key!r} already exists."]})
+    layer = Layer.objects.create(key=key, name=name, surface=surface)
+    return layer
+
+
+@transaction.atomic
+def set_holdout(*, surface: str, percent: float, is_active: bool = True) -> Holdout:
+    if not 0 <= percent <= 100:
+        raise ValidationError({"percent": ["Must be between 0 and 100."]})
+    holdout, _ = Holdout.objects.update_or_create(
+        surface=surface, defaults={"percent": percent, "is_active": is_active}
+    )
+    return holdout
+
+
+# --- Experiments ---------------------------------------------------------------
+
+
+@transaction.atomic
+def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_buckets=None, **fields) -> Experiment:
+    errors: dict = {}
+    if Experiment.objects.filter(key=fields["key"]).exists():
+        errors["key"] = [f"An experiment with key {fields['key']!r} already exists."]
+    surface = fields.pop("surface", layer.surface)
+    if surface != layer.surface:
+        errors["surface"] = [f"Layer {layer.key} belongs to the {layer.surface} surface, not {surface}."]
+    errors.update(validate_variants(variants))
+    errors.update(_targeting_errors(fields.get("targeting", {})))
+    # Lock the layer row: two creations racing for the same slice must not both win.
+    Layer.objects.select_for_update().filter(pk=layer.pk).first()
+    slice_, slice_errors = _validate_slice(layer, layer_buckets)
+    errors.update(slice_errors)
+    _raise(errors)
+    experiment = Experiment.objects.create(
+        layer=layer, surface=layer.surface, bucket_start=slice_[0], bucket_end=slice_[1],
+        owner=actor if getattr(actor, "pk", None) else None,
+        allocation=[list(r) for r in a.initial_allocation({v["key"]: v["weight"] for v in variants})],
+        **fields,
+    )
+    Variant.objects.bulk_create([
+        Variant(experiment=experiment, key=v["key"], name=v.get("name", ""), weight=v["weight"],
+                is_control=bool(v.get("is_control")), recommender=v["recommender"],
+                forced_user_ids=[str(u) for u in v.get("forced_user_ids", [])])
+        for v in variants
+    ])
+    _audit(experiment, actor, "create", None, snapshot(experiment))
+    return experiment
+
+
+def _targeting_errors(targeting) -> dict:
+    messages = a.validate_targeting(targeting)
+    return {"targeting": messages} if messages else {}
+
+
+@transaction.atomic
+def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    allowed = EDITABLE[experiment.status]
+    errors: dict = {}
+    for field in changes:
+        if field in NEVER_EDITABLE:
+            errors[field] = [f"{field} cannot be changed; create a new experiment instead."]
+        elif field not in allowed:
+            errors[field] = [f"{field} cannot be changed while the experiment is {experiment.status}."]
+    _raise(errors)
+    before = snapshot(experiment)
+    variants = {v.key: v for v in experiment.variants.all()}
+    if "weights" in changes:
+        weights = changes["weights"]
+        if set(weights) != set(variants):
+            errors["weights"] = [f"Give a weight for exactly these variants: {', '.join(sorted(variants))}."]
+        else:
+            errors.update(_weight_errors(weights))
+    if "forced_user_ids" in changes:
+        forced = changes["forced_user_ids"]
+        unknown = set(forced) - set(variants)
+        if unknown:
+            errors["forced_user_ids"] = [f"Unknown variants: {', '.join(sorted(unknown))}."]
+        else:
+            owners: dict[str, str] = {}
+            for key, users in forced.items():
+                for u in users:
+                    if owners.setdefault(u, key) != key:
+                        errors["forced_user_ids"] = [f"User {u!r} is forced into both {owners[u]} and {key}."]
+    if "targeting" in changes:
+        errors.update(_targeting_errors(changes["targeting"]))
+    if "layer_buckets" in changes:
+        slice_, slice_errors = _validate_slice(experiment.layer, changes["layer_buckets"], exclude_id=experiment.id)
+        errors.update(slice_errors)
+    _raise(errors)
+
+    for field in ("name", "description", "hypothesis", "end_at", "traffic_percent", "targeting", "primary_metric",
+                  "guardrail_metrics", "minimum_detectable_effect"):
+        if field in changes:
+            setattr(experiment, field, changes[field])
+    if "layer_buckets" in changes:
+        experiment.bucket_start, experiment.bucket_end = changes["layer_buckets"]
+    if "weights" in changes:
+        current = tuple((int(s), int(e), str(k)) for s, e, k in experiment.allocation)
+        experiment.allocation = [list(r) for r in a.rebalance(current, changes["weights"])]
+        for key, weight in changes["weights"].items():
+            variants[key].weight = weight
+            variants[key].save(update_fields=["weight"])
+    if "forced_user_ids" in changes:
+        for key, users in changes["forced_user_ids"].items():
+            variants[key].forced_user_ids = [str(u) for u in users]
+            variants[key].save(update_fields=["forced_user_ids"])
+    experiment.save()
+    _audit(experiment, actor, "update", before, snapshot(experiment))
+    return experiment
+
+
+@transaction.atomic
+def transition(experiment: Experiment, action: str, *, actor, variant: str | None = None) -> Experiment:
+    experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    sources, target = TRANSITIONS[action]
+    if experiment.status not in sources:
+        allowed = ", ".join(act for act, (src, _) in TRANSITIONS.items() if experiment.status in src) or "none"
+        raise ValidationError({"status": [
+            f"Cannot {action} an experiment that is {experiment.status}; allowed now: {allowed}."
+        ]})
+    before = snapshot(experiment)
+    now = timezone.now()
+    if action == "ship":
+        keys = set(experiment.variants.values_list("key", flat=True))
+        if variant not in keys:
+            raise ValidationError({"variant": [f"Name the variant to ship, one of: {', '.join(sorted(keys))}."]})
+        experiment.shipped_variant = variant
+    if action == "start" and experiment.started_at is None:
+        experiment.started_at = now
+    if target in (Status.STOPPED, Status.SHIPPED) and experiment.stopped_at is None:
+        experiment.stopped_at = now
+    experiment.status = target
+    experiment.save()
+    _audit(experiment, actor, action, before, snapshot(experiment))
+    return experiment
+
+
+# --- Exposures --------------------------------------------------------------------
+
+
+def record_exposures(rows: list[dict]) -> int:
+    """Insert exposures, idempotent on (experiment, user); a repeat only moves the
+    first exposure time earlier. Returns the number of rows in the batch written."""
+    earliest: dict[tuple[int, str], dict] = {}
+    for row in rows:
+        key = (row["experiment_id"], row["user_id"])
+        if key not in earliest or row["at"] < earliest[key]["at"]:
+            earliest[key] = row
+    if not earliest:
+        return 0
+    # Exposures of experiments deleted since they were served are dropped, not retried forever.
+    known = set(Variant.objects.filter(id__in={r["variant_id"] for r in earliest.values()})
+                .values_list("id", "experiment_id"))
+    values = [r for r in earliest.values() if (r["variant_id"], r["experiment_id"]) in known]
+    if not values:
+        return 0
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(values))
+    params: list = []
+    for r in values:
+        at = r["at"] if isinstance(r["at"], datetime) else datetime.fromisoformat(r["at"])
+        params += [r["experiment_id"], r["variant_id"], r["user_id"], at, json.dumps(r.get("attributes") or {}),
+                   bool(r.get("forced"))]
+    sql = (
+        "INSERT INTO experiments_exposure (experiment_id, variant_id, user_id, first_exposed_at, attributes, forced) "
+        f"VALUES {placeholders} "
+        "ON CONFLICT (experiment_id, user_id) DO UPDATE SET "
+        "first_exposed_at = excluded.first_exposed_at, attributes = excluded.attributes "
+        "WHERE excluded.first_exposed_at < experiments_exposure.first_exposed_at"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return len(values)

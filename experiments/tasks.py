@@ -1,0 +1,17 @@
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from experiments import services
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def record_exposures(rows: list[dict]) -> int:
+    """Write one batch of exposures; idempotent, so redelivery is harmless."""
+    return services.record_exposures(rows)

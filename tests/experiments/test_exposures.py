@@ -1,0 +1,65 @@
+"""Exposures go through Celery in batches and are counted exactly: a lost exposure
+would show up later as a sample ratio mismatch."""
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from experiments import services
+from experiments.exposures import buffer
+from experiments.models import Exposure
+from tests import processes
+
+
+def test_record_exposures_is_idempotent_and_keeps_the_first_time(running_experiment, db):
+    variant = running_experiment.variants.get(key="control")
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    row = {"experiment_id": running_experiment.id, "variant_id": variant.id, "user_id": "u1",
+           "at": t0 + timedelta(hours=1), "attributes": {"country": "US"}, "forced": False}
+    services.record_exposures([row])
+    services.record_exposures([row, {**row, "at": t0}])  # redelivered batch, plus an earlier sighting
+    services.record_exposures([{**row, "at": t0 + timedelta(days=1)}])
+    exposure = Exposure.objects.get()
+    assert exposure.first_exposed_at == t0
+    assert exposure.attributes == {"country": "US"}
+
+
+def test_exposures_of_deleted_experiments_are_dropped(running_experiment, db):
+    variant = running_experiment.variants.first()
+    row = {"experiment_id": running_experiment.id, "variant_id": variant.id, "user_id": "u",
+           "at": datetime.now(UTC).isoformat(), "attributes": {}, "forced": False}
+    running_experiment.delete()
+    assert services.record_exposures([row]) == 0
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_exposure_counts_equal_distinct_assigned_users_after_a_worker_drains(
+    celery_worker_process, running_experiment, key_client, settings
+):
+    settings.EXPOSURE_BATCH_SIZE = 100
+    assigned: dict[str, str] = {}
+    users = [f"user-{i}" for i in range(600)]
+    # Every user asks more than once; single and batch calls mixed.
+    for round_ in range(2):
+        for user in users[:300]:
+            body = key_client.post("/api/v1/assignments", {"user_id": user, "attributes": {"round": round_}},
+                                   format="json").json()
+            for a in body["assignments"]:
+                assigned[user] = a["variant"]
+        for i in range(300, 600, 100):
+            batch = [{"user_id": u} for u in users[i:i + 100]]
+            response = key_client.post("/api/v1/assignments/batch", {"users": batch}, format="json")
+            for result in response.json()["results"]:
+                for a in result["assignments"]:
+                    assigned[result["user_id"]] = a["variant"]
+    buffer.flush()
+    assert len(assigned) == 600
+
+    processes.wait_until(lambda: Exposure.objects.count() >= len(assigned), timeout=60,
+                         what="the worker to write every exposure")
+    stored = dict(Exposure.objects.values_list("user_id", "variant__key"))
+    assert stored == assigned  # every assigned user once, in the variant they were served
+    per_variant = Counter(assigned.values())
+    assert per_variant == Counter(stored.values())
