@@ -29,5 +29,8 @@ lint: install
 test: lint
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest
 
+bench-assignment: install
+	$(PY) bench/assignment.py
+
 clean:
 	rm -rf var/broker var/celery-results var/test-*.sqlite3*
