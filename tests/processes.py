@@ -156,3 +156,30 @@ def blackhole_server():
         yield sock.getsockname()[1]
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def celery_beat(log_path: Path | None = None, **env_overrides):
+    log = open(log_path or os.devnull, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel", "INFO", "--pidfile=",
+         "--max-interval", "2"],
+        cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        _terminate(proc)
+        log.close()
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a process and everything in its session: nothing gets to clean up."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

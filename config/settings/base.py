@@ -257,3 +257,13 @@ ASSIGNMENT_CONFIG_CHECK_SECONDS = env.float("ASSIGNMENT_CONFIG_CHECK_SECONDS", d
 EXPOSURE_BATCH_SIZE = env.int("EXPOSURE_BATCH_SIZE", default=500)
 EXPOSURE_FLUSH_SECONDS = env.float("EXPOSURE_FLUSH_SECONDS", default=0.5)
 ASSIGNMENT_BATCH_MAX_USERS = 1000
+
+# --- Event ingestion --------------------------------------------------------------
+EVENTS_MAX_PER_REQUEST = env.int("EVENTS_MAX_PER_REQUEST", default=1000)
+EVENTS_MAX_AGE_DAYS = env.int("EVENTS_MAX_AGE_DAYS", default=7)
+EVENTS_MAX_FUTURE_SECONDS = env.int("EVENTS_MAX_FUTURE_SECONDS", default=300)
+# A pending batch not finished this long after it was enqueued is enqueued again.
+EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=30)
+EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=10)
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=400)
+EVENTS_PARTITIONS_AHEAD_DAYS = 7

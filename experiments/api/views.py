@@ -14,7 +14,7 @@ from experiments.api import serializers as s
 from experiments.api.validation import FieldErrors, assignment_request, batch_assignment_request
 from experiments.assignment import assign
 from experiments.exposures import buffer
-from experiments.models import Layer
+from experiments.models import EventBatch, Layer
 from experiments.runtime import current_config
 from experiments.selectors import experiments_for_api
 
@@ -181,3 +181,45 @@ class ExperimentActionView(generics.GenericAPIView):
         except DjangoValidationError as exc:
             raise _django_errors(exc) from exc
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
+
+
+# --- Events -------------------------------------------------------------------------
+
+
+class EventsView(ClientView):
+    @extend_schema(
+        summary="Send impression and engagement events",
+        request=s.EventsRequestSerializer,
+        responses={
+            202: s.EventsResponseSerializer,
+            400: OpenApiResponse(description="the batch is unusable (not a list, empty, over 1,000 events)"),
+            413: OpenApiResponse(description="body too large"),
+            503: OpenApiResponse(description="cannot keep the batch now; retry after Retry-After seconds"),
+        },
+    )
+    def post(self, request):
+        from experiments import ingestion
+
+        body = request.data
+        if not isinstance(body, dict) or "events" not in body:
+            return Response({"events": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            accepted = ingestion.accept(body["events"], source="api")
+        except ValueError as exc:
+            return Response({"events": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except ingestion.IngestionUnavailable:
+            return Response({"detail": "Cannot accept events right now; nothing was accepted. Retry later."},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+        v = accepted.validated
+        return Response({"accepted": len(v.rows), "duplicates": v.duplicates, "rejected": v.rejected},
+                        status=status.HTTP_202_ACCEPTED)
+
+
+class IngestionStatsView(APIView):
+    queryset = EventBatch.objects.none()
+
+    @extend_schema(responses=s.IngestionStatsSerializer)
+    def get(self, request):
+        from experiments import ingestion
+
+        return Response(ingestion.stats())

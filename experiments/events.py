@@ -1,0 +1,129 @@
+"""Validation of incoming events: one tight pass over plain dicts. Pure: no Django.
+
+An accepted event becomes a row, a list in the column order of the events table:
+[event_id, occurred_at (ISO 8601, UTC), user_id, type, pin_id, request_id, position].
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+EVENT_TYPES = frozenset(("impression", "click", "save", "closeup", "hide"))
+MAX_PIN_ID = 2**63 - 1
+MAX_POSITION = 10_000
+MAX_USER_ID = 255
+_FIELDS = frozenset(("event_id", "user_id", "type", "pin_id", "request_id", "position", "timestamp"))
+
+
+@dataclass(frozen=True)
+class EventLimits:
+    max_events: int = 1000
+    max_age: timedelta = timedelta(days=7)
+    max_future: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    rows: list[list]
+    duplicates: int  # events repeating an event_id seen earlier in the same batch
+    rejected: list[dict]  # [{"index": i, "errors": {field: [message]}}]
+
+
+def _uuid(value, field, errors, required=True):
+    if value is None:
+        if required:
+            errors[field] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors[field] = ["Must be a UUID string."]
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        errors[field] = ["Must be a UUID string."]
+        return None
+
+
+def _timestamp(value, now, limits, errors):
+    if value is None:
+        errors["timestamp"] = ["This field is required."]
+        return None
+    if not isinstance(value, str):
+        errors["timestamp"] = ["Must be an ISO 8601 string with a time zone."]
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors["timestamp"] = ["Must be an ISO 8601 string with a time zone."]
+        return None
+    if parsed.tzinfo is None:
+        errors["timestamp"] = ["Must carry a time zone (for example Z or +00:00)."]
+        return None
+    if parsed > now + limits.max_future:
+        errors["timestamp"] = [f"More than {limits.max_future} in the future."]
+        return None
+    if parsed < now - limits.max_age:
+        errors["timestamp"] = [f"Older than the accepted {limits.max_age.days} days."]
+        return None
+    return parsed.astimezone(UTC).isoformat()
+
+
+def validate_event(event, now: datetime, limits: EventLimits) -> tuple[list | None, dict]:
+    if not isinstance(event, dict):
+        return None, {"non_field_errors": ["Must be an object."]}
+    errors: dict[str, list[str]] = {}
+    unknown = set(event) - _FIELDS
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(map(str, unknown)))}."]
+    event_id = _uuid(event.get("event_id"), "event_id", errors)
+    user_id = event.get("user_id")
+    if user_id is None:
+        errors["user_id"] = ["This field is required."]
+    elif not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID or "\x00" in user_id:
+        errors["user_id"] = [f"Must be a non-empty string of at most {MAX_USER_ID} characters, without NUL."]
+    type_ = event.get("type")
+    if type_ not in EVENT_TYPES:
+        errors["type"] = [f"Must be one of: {', '.join(sorted(EVENT_TYPES))}."]
+    pin_id = event.get("pin_id")
+    if isinstance(pin_id, str) and pin_id.isdigit() and pin_id.isascii():
+        pin_id = int(pin_id)
+    if pin_id is None:
+        errors["pin_id"] = ["This field is required."]
+    elif isinstance(pin_id, bool) or not isinstance(pin_id, int) or not 0 <= pin_id <= MAX_PIN_ID:
+        errors["pin_id"] = ["Must be a non-negative integer."]
+    request_id = _uuid(event.get("request_id"), "request_id", errors, required=False)
+    position = event.get("position")
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)
+                                 or not 0 <= position <= MAX_POSITION):
+        errors["position"] = [f"Must be an integer from 0 to {MAX_POSITION}."]
+    occurred_at = _timestamp(event.get("timestamp"), now, limits, errors)
+    if errors:
+        return None, errors
+    return [event_id, occurred_at, user_id, type_, pin_id, request_id, position], {}
+
+
+def validate_events(events, now: datetime, limits: EventLimits) -> ValidatedBatch:
+    """Split a request's events into rows to store, in-request duplicates and rejections.
+
+    Raises ValueError with a message when the batch itself is unusable (not a list,
+    empty, too long): the whole request is then a 400.
+    """
+    if not isinstance(events, list):
+        raise ValueError("events must be a list of event objects.")
+    if not events:
+        raise ValueError("events must not be empty.")
+    if len(events) > limits.max_events:
+        raise ValueError(f"At most {limits.max_events} events per request; got {len(events)}.")
+    rows, rejected, seen, duplicates = [], [], set(), 0
+    for index, event in enumerate(events):
+        row, errors = validate_event(event, now, limits)
+        if errors:
+            rejected.append({"index": index, "errors": errors})
+            continue
+        key = (row[0], row[1])
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+    return ValidatedBatch(rows=rows, duplicates=duplicates, rejected=rejected)

@@ -1,0 +1,231 @@
+"""Event ingestion workflows: accept a request's batch, store a batch, sweep, replay.
+
+Accepted means durable: the API writes the batch to the EventBatch inbox (one
+insert) before it answers 202, then enqueues one Celery task carrying the batch id.
+A worker stores the events and marks the batch done in one transaction, so a batch
+is stored exactly once however often it is delivered. A periodic sweep re-enqueues
+batches that no worker finished (lost with a broker restart, or with a killed
+worker), so nothing waits on the broker's own durability.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from experiments import event_storage
+from experiments.events import EventLimits, ValidatedBatch, validate_events
+from experiments.models import DeadLetter, EventBatch
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError)
+ROW_FIELDS = ("event_id", "timestamp", "user_id", "type", "pin_id", "request_id", "position")
+
+
+class IngestionUnavailable(Exception):
+    """The inbox cannot take the batch now: the client should retry later (503)."""
+
+
+def limits() -> EventLimits:
+    return EventLimits(
+        max_events=settings.EVENTS_MAX_PER_REQUEST,
+        max_age=timedelta(days=settings.EVENTS_MAX_AGE_DAYS),
+        max_future=timedelta(seconds=settings.EVENTS_MAX_FUTURE_SECONDS),
+    )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    batch_id: int | None
+    validated: ValidatedBatch
+
+
+def accept(events, *, source: str = "api", now: datetime | None = None) -> Accepted:
+    """Validate and durably accept a request's events. Raises ValueError when the
+    batch itself is unusable, IngestionUnavailable when it cannot be kept."""
+    validated = validate_events(events, now or datetime.now(UTC), limits())
+    return Accepted(batch_id=store_in_inbox(validated, source), validated=validated)
+
+
+def store_in_inbox(validated: ValidatedBatch, source: str) -> int | None:
+    rows = validated.rows
+    try:
+        with transaction.atomic():
+            batch = EventBatch.objects.create(
+                status=EventBatch.Status.PENDING if rows else EventBatch.Status.DONE,
+                payload=orjson.dumps(rows) if rows else None,
+                source=source,
+                n_accepted=len(rows),
+                n_rejected=len(validated.rejected),
+                n_duplicates_in_request=validated.duplicates,
+                n_inserted=None if rows else 0,
+                n_duplicates=None if rows else 0,
+                enqueued_at=timezone.now(),
+            )
+            if rows:
+                # After commit, and robustly: a broker that is down must not undo the
+                # accept, the sweep enqueues the batch later.
+                transaction.on_commit(lambda: enqueue(batch.id), robust=True)
+    except DatabaseError as exc:
+        logger.warning("inbox unavailable, refusing %d events: %s", len(rows), exc)
+        raise IngestionUnavailable(str(exc)) from exc
+    return batch.id
+
+
+def enqueue(batch_id: int) -> None:
+    from experiments.tasks import ingest_batch
+
+    ingest_batch.apply_async(args=[batch_id])
+
+
+def store_batch(batch_id: int) -> EventBatch | None:
+    """Store one inbox batch's events. Idempotent: a batch already done is skipped."""
+    head = EventBatch.objects.filter(pk=batch_id, status=EventBatch.Status.PENDING).only("payload").first()
+    if head is None:
+        return None
+    rows = orjson.loads(bytes(head.payload))
+    event_storage.ensure_partitions(event_storage.days_of(rows))
+    with transaction.atomic():
+        batch = EventBatch.objects.select_for_update().filter(pk=batch_id, status=EventBatch.Status.PENDING).first()
+        if batch is None:  # another worker finished it while we prepared
+            return None
+        dead = 0
+        try:
+            with transaction.atomic():
+                inserted = event_storage.insert_events(rows, batch_id)
+        except (DataError, IntegrityError, ValueError, TypeError) as exc:
+            logger.warning("batch %s has a bad event (%s); storing its events one by one", batch_id, exc)
+            inserted, dead = _store_one_by_one(batch, rows)
+        batch.status = EventBatch.Status.DONE
+        batch.n_inserted = inserted
+        batch.n_dead = dead
+        batch.n_duplicates = len(rows) - inserted - dead
+        batch.payload = None
+        batch.processed_at = timezone.now()
+        batch.attempts += 1
+        batch.save(update_fields=["status", "n_inserted", "n_dead", "n_duplicates", "payload", "processed_at",
+                                  "attempts"])
+    return batch
+
+
+def _store_one_by_one(batch: EventBatch, rows: list[list]) -> tuple[int, int]:
+    inserted = dead = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                inserted += event_storage.insert_events([row], batch.id)
+        except (DataError, IntegrityError, ValueError, TypeError) as exc:
+            DeadLetter.objects.create(batch=batch, event=_row_to_event(row), reason=f"{type(exc).__name__}: {exc}")
+            dead += 1
+    return inserted, dead
+
+
+def _row_to_event(row) -> dict:
+    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v))
+            for k, v in zip(ROW_FIELDS, row, strict=False)}
+
+
+def record_failure(batch_id: int, exc: Exception) -> None:
+    try:
+        EventBatch.objects.filter(pk=batch_id, status=EventBatch.Status.PENDING).update(
+            attempts=F("attempts") + 1, error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+    except DatabaseError:
+        logger.warning("could not record the failure of batch %s", batch_id)
+
+
+def sweep(now: datetime | None = None) -> dict:
+    """Re-enqueue batches nobody finished; dead-letter those that failed too often."""
+    now = now or timezone.now()
+    stale = EventBatch.objects.filter(
+        status=EventBatch.Status.PENDING,
+        enqueued_at__lt=now - timedelta(seconds=settings.EVENTS_SWEEP_AFTER_SECONDS),
+    ).values_list("id", "attempts")
+    requeued, dead = [], []
+    for batch_id, attempts in stale[:1000]:
+        if attempts >= settings.EVENTS_MAX_ATTEMPTS:
+            dead_letter_batch(batch_id)
+            dead.append(batch_id)
+            continue
+        EventBatch.objects.filter(pk=batch_id).update(enqueued_at=now)
+        enqueue(batch_id)
+        requeued.append(batch_id)
+    if requeued or dead:
+        logger.info("sweep: re-enqueued %d batches, dead-lettered %d", len(requeued), len(dead))
+    return {"requeued": requeued, "dead": dead}
+
+
+@transaction.atomic
+def dead_letter_batch(batch_id: int) -> int:
+    batch = EventBatch.objects.select_for_update().filter(pk=batch_id, status=EventBatch.Status.PENDING).first()
+    if batch is None:
+        return 0
+    rows = orjson.loads(bytes(batch.payload))
+    reason = f"not stored after {batch.attempts} attempts: {batch.error or 'no worker finished the batch'}"
+    DeadLetter.objects.bulk_create([DeadLetter(batch=batch, event=_row_to_event(r), reason=reason) for r in rows])
+    batch.status = EventBatch.Status.DEAD
+    batch.n_dead = len(rows)
+    batch.payload = None
+    batch.processed_at = timezone.now()
+    batch.save(update_fields=["status", "n_dead", "payload", "processed_at"])
+    return len(rows)
+
+
+def replay_dead_letters(ids=None) -> tuple[int, int]:
+    """Submit dead-lettered events again as a new inbox batch; returns (replayed, still invalid)."""
+    letters = DeadLetter.objects.filter(replayed_at__isnull=True)
+    if ids:
+        letters = letters.filter(id__in=ids)
+    letters = list(letters.order_by("id")[: settings.EVENTS_MAX_PER_REQUEST])
+    if not letters:
+        return 0, 0
+    # Replays go through the same validation, with no age limit: they were accepted once.
+    validated = validate_events([d.event for d in letters], datetime.now(UTC),
+                                EventLimits(max_events=len(letters), max_age=timedelta(days=36500),
+                                            max_future=limits().max_future))
+    store_in_inbox(validated, source="replay")
+    DeadLetter.objects.filter(id__in=[d.id for d in letters]).update(replayed_at=timezone.now())
+    return len(validated.rows) + validated.duplicates, len(validated.rejected)
+
+
+def stats() -> dict:
+    totals = EventBatch.objects.aggregate(
+        batches=Count("id"),
+        accepted=Sum("n_accepted"),
+        rejected=Sum("n_rejected"),
+        duplicates_in_request=Sum("n_duplicates_in_request"),
+        stored=Sum("n_inserted"),
+        duplicates=Sum("n_duplicates"),
+        pending_batches=Count("id", filter=Q(status=EventBatch.Status.PENDING)),
+        pending_events=Sum("n_accepted", filter=Q(status=EventBatch.Status.PENDING)),
+    )
+    totals = {k: v or 0 for k, v in totals.items()}
+    return {
+        "accepted": totals["accepted"],
+        "stored": totals["stored"],
+        "duplicates": totals["duplicates"] + totals["duplicates_in_request"],
+        "rejected": totals["rejected"],
+        "dead_lettered": DeadLetter.objects.filter(replayed_at__isnull=True).count(),
+        "pending_batches": totals["pending_batches"],
+        "pending_events": totals["pending_events"],
+        "broker_queue_depth": broker_queue_depth(),
+    }
+
+
+def broker_queue_depth() -> int | None:
+    url = settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+    except redis.RedisError:
+        return None
