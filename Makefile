@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install lint migrate bench-assignment clean
+.PHONY: run test install lint migrate bench-assignment bench-ingest clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: lint
 
 bench-assignment: install
 	$(PY) bench/assignment.py
+
+bench-ingest: install
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf var/broker var/celery-results var/test-*.sqlite3*

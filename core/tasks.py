@@ -5,7 +5,7 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=False)
 def ping(token: str) -> dict:
     """Round-trip probe: proves a worker consumed from the broker and reached the database."""
     return {

@@ -204,6 +204,9 @@ CELERY_RESULT_BACKEND = env(
 if CELERY_RESULT_BACKEND.startswith("file://"):
     Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_EXPIRES = 3600
+# Results are kept only by tasks that ask for them (ignore_result=False): a task whose
+# result nobody reads must not make publishing depend on the result backend too.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default="pinpoint")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
