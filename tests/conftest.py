@@ -55,11 +55,12 @@ def as_user(user) -> APIClient:
     return c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real Celery worker process consuming this session's queue on the configured
     broker, against the test database. Tests that use it must commit what the worker
-    should see (transactional_db)."""
+    should see (transactional_db). Module-scoped: tests that run workers of their own
+    (the fault tests) must not find this one consuming their queue."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with django_db_blocker.unblock(), processes.celery_worker(concurrency=2, log_path=log) as proc:
         from core.tasks import ping

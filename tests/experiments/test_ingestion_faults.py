@@ -73,7 +73,8 @@ def test_worker_children_killed_mid_stream_lose_nothing(key_client, tmp_path):
     accepted = post_batches(key_client, 100, 1000)  # all in the broker before a worker takes any
     with processes.celery_beat(tmp_path / "beat.log"), \
             processes.celery_worker(concurrency=2, log_path=tmp_path / "w1.log") as worker:
-        processes.wait_until(lambda: stored_counts()[0] > 10_000, timeout=60, what="the worker to start storing")
+        processes.wait_until(lambda: stored_counts()[0] > 5_000, timeout=60, interval=0.05,
+                             what="the worker to start storing")
         killed = processes.children_of(worker.pid)
         for pid in killed:  # the pool processes, mid-batch: their tasks are requeued
             os.kill(pid, signal.SIGKILL)
@@ -89,7 +90,8 @@ def test_whole_worker_group_killed_is_redelivered_within_a_minute(key_client, tm
     accepted = post_batches(key_client, 20, 1000)
     with processes.celery_beat(tmp_path / "beat.log"):
         with processes.celery_worker(concurrency=2, log_path=tmp_path / "w1.log") as first:
-            processes.wait_until(lambda: stored_counts()[0] > 0, timeout=60, what="the first batch to be stored")
+            processes.wait_until(lambda: stored_counts()[0] > 0, timeout=60, interval=0.05,
+                                 what="the first batch to be stored")
             processes.kill_group(first)  # main process and pool together: nothing is rejected or requeued
         left = accepted - stored_counts()[0]
         assert left > 0, "everything was stored before the kill; the test proves nothing"
