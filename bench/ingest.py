@@ -137,6 +137,7 @@ def main():
                          seconds=args.seconds, connections=args.connections)
             http_done = time.monotonic()
             # From the inbox, not from wrk: wrk does not count the requests in flight when it stops.
+            time.sleep(1)  # let the requests wrk left in flight finish
             sent = accepted_total() - accepted_before
             while event_count() - before < sent and time.monotonic() - http_done < 300:
                 time.sleep(0.2)
