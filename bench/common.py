@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +29,7 @@ def bench_env(name: str) -> dict:
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.update(
         PINPOINT_VAR_DIR=str(var), DEBUG="false", LOG_LEVEL="WARNING",
-        CELERY_TASK_DEFAULT_QUEUE=f"bench-{name}", SECRET_KEY="bench-only-not-a-secret",
+        CELERY_TASK_DEFAULT_QUEUE=f"bench-{name}", SECRET_KEY=secrets.token_urlsafe(32),
     )
     if env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         env["DATABASE_URL"] = fresh_postgres_database(env["DATABASE_URL"], f"pinpoint_bench_{name}".replace("-", "_"))
