@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -17,11 +16,6 @@ from experiments.exposures import buffer
 from experiments.models import EventBatch, Layer
 from experiments.runtime import current_config
 from experiments.selectors import experiments_for_api
-
-
-def _django_errors(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
-
 
 # --- Client API -------------------------------------------------------------------
 
@@ -101,10 +95,7 @@ class LayerListCreateView(generics.ListCreateAPIView):
     serializer_class = s.LayerSerializer
 
     def perform_create(self, serializer):
-        try:
-            serializer.instance = services.create_layer(**serializer.validated_data)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from exc
+        serializer.instance = services.create_layer(**serializer.validated_data)
 
 
 class ExperimentListCreateView(generics.ListCreateAPIView):
@@ -124,10 +115,7 @@ class ExperimentListCreateView(generics.ListCreateAPIView):
         fields = dict(data.validated_data)
         if "layer_buckets" in fields:
             fields["layer_buckets"] = tuple(fields["layer_buckets"])
-        try:
-            experiment = services.create_experiment(actor=request.user, **fields)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from exc
+        experiment = services.create_experiment(actor=request.user, **fields)
         return Response(s.ExperimentSerializer(experiment).data, status=status.HTTP_201_CREATED)
 
 
@@ -154,10 +142,7 @@ class ExperimentDetailView(generics.RetrieveUpdateAPIView):
         changes = dict(data.validated_data)
         if "layer_buckets" in changes:
             changes["layer_buckets"] = tuple(changes["layer_buckets"])
-        try:
-            experiment = services.update_experiment(experiment, actor=request.user, changes=changes)
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from exc
+        experiment = services.update_experiment(experiment, actor=request.user, changes=changes)
         return Response(s.ExperimentSerializer(experiments_for_api().get(pk=experiment.pk)).data)
 
 
@@ -174,12 +159,9 @@ class ExperimentActionView(generics.GenericAPIView):
         experiment = self.get_object()
         body = s.ShipSerializer(data=request.data if isinstance(request.data, dict) else {})
         body.is_valid(raise_exception=True)
-        try:
-            experiment = services.transition(
-                experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
-            )
-        except DjangoValidationError as exc:
-            raise _django_errors(exc) from exc
+        experiment = services.transition(
+            experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
+        )
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
 
 
