@@ -12,7 +12,9 @@ EVENT_TYPES = frozenset(("impression", "click", "save", "closeup", "hide"))
 MAX_PIN_ID = 2**63 - 1
 MAX_POSITION = 10_000
 MAX_USER_ID = 255
-_FIELDS = frozenset(("event_id", "user_id", "type", "pin_id", "request_id", "position", "timestamp"))
+# The request field each column of a row comes from, in row order.
+ROW_FIELDS = ("event_id", "timestamp", "user_id", "type", "pin_id", "request_id", "position")
+_FIELDS = frozenset(ROW_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,11 @@ def validate_event(event, now: datetime, limits: EventLimits) -> tuple[list | No
     if errors:
         return None, errors
     return [event_id, occurred_at, user_id, type_, pin_id, request_id, position], {}
+
+
+def row_to_event(row) -> dict:
+    """The inverse of validate_event: a row back to the request's event object."""
+    return dict(zip(ROW_FIELDS, row, strict=False))
 
 
 def validate_events(events, now: datetime, limits: EventLimits) -> ValidatedBatch:

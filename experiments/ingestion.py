@@ -19,13 +19,12 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from experiments import event_storage
-from experiments.events import EventLimits, ValidatedBatch, validate_events
+from experiments.events import EventLimits, ValidatedBatch, row_to_event, validate_events
 from experiments.models import DeadLetter, EventBatch
 
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, InterfaceError)
-ROW_FIELDS = ("event_id", "timestamp", "user_id", "type", "pin_id", "request_id", "position")
 
 
 class IngestionUnavailable(Exception):
@@ -121,14 +120,9 @@ def _store_one_by_one(batch: EventBatch, rows: list[list]) -> tuple[int, int]:
             with transaction.atomic():
                 inserted += event_storage.insert_events([row], batch.id)
         except (DataError, IntegrityError, ValueError, TypeError) as exc:
-            DeadLetter.objects.create(batch=batch, event=_row_to_event(row), reason=f"{type(exc).__name__}: {exc}")
+            DeadLetter.objects.create(batch=batch, event=row_to_event(row), reason=f"{type(exc).__name__}: {exc}")
             dead += 1
     return inserted, dead
-
-
-def _row_to_event(row) -> dict:
-    return {k: (v if isinstance(v, str | int | float | bool | type(None)) else str(v))
-            for k, v in zip(ROW_FIELDS, row, strict=False)}
 
 
 def record_failure(batch_id: int, exc: Exception) -> None:
@@ -168,7 +162,7 @@ def dead_letter_batch(batch_id: int) -> int:
         return 0
     rows = orjson.loads(bytes(batch.payload))
     reason = f"not stored after {batch.attempts} attempts: {batch.error or 'no worker finished the batch'}"
-    DeadLetter.objects.bulk_create([DeadLetter(batch=batch, event=_row_to_event(r), reason=reason) for r in rows])
+    DeadLetter.objects.bulk_create([DeadLetter(batch=batch, event=row_to_event(r), reason=reason) for r in rows])
     batch.status = EventBatch.Status.DEAD
     batch.n_dead = len(rows)
     batch.payload = None

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
@@ -10,7 +11,7 @@ from accounts.permissions import HasApiKey, RolePermission
 from accounts.roles import ADMIN, roles_of
 from experiments import services
 from experiments.api import serializers as s
-from experiments.api.validation import FieldErrors, assignment_request, batch_assignment_request
+from experiments.api.validation import assignment_request, batch_assignment_request
 from experiments.assignment import assign
 from experiments.exposures import buffer
 from experiments.models import EventBatch, Layer
@@ -49,10 +50,7 @@ class AssignmentView(ClientView):
         responses={200: s.AssignmentResponseSerializer, 400: OpenApiResponse(description="field errors")},
     )
     def post(self, request):
-        try:
-            surface, user_id, attributes = assignment_request(request.data)
-        except FieldErrors as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        surface, user_id, attributes = assignment_request(request.data)
         return Response(assignments_for(current_config(), surface, user_id, attributes))
 
 
@@ -63,12 +61,7 @@ class BatchAssignmentView(ClientView):
         responses={200: s.BatchAssignmentResponseSerializer, 400: OpenApiResponse(description="field errors")},
     )
     def post(self, request):
-        from django.conf import settings
-
-        try:
-            surface, users = batch_assignment_request(request.data, settings.ASSIGNMENT_BATCH_MAX_USERS)
-        except FieldErrors as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        surface, users = batch_assignment_request(request.data, settings.ASSIGNMENT_BATCH_MAX_USERS)
         config = current_config()
         results = [assignments_for(config, surface, user_id, attributes) for user_id, attributes in users]
         buffer.flush()  # a batch call is already a batch: send it as one task now
@@ -132,14 +125,13 @@ class ExperimentDetailView(generics.RetrieveUpdateAPIView):
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         unknown = set(request.data) - set(s.ExperimentUpdateSerializer().fields)
-        fixed = unknown & services.NEVER_EDITABLE
-        errors = {f: [f"{f} cannot be changed; create a new experiment instead."] for f in fixed}
-        errors.update({f: ["Unknown field."] for f in unknown - fixed})
-        if errors:
-            raise ValidationError(errors)
+        # Fields that never change go on to the service, which owns that rule and its message.
+        fixed = {f: request.data[f] for f in unknown & services.NEVER_EDITABLE}
+        if unknown - fixed.keys():
+            raise ValidationError({f: ["Unknown field."] for f in unknown - fixed.keys()})
         data = s.ExperimentUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        changes = dict(data.validated_data)
+        changes = {**fixed, **data.validated_data}
         if "layer_buckets" in changes:
             changes["layer_buckets"] = tuple(changes["layer_buckets"])
         experiment = services.update_experiment(experiment, actor=request.user, changes=changes)
