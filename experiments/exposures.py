@@ -1,21 +1,24 @@
-"""Exposures leave the request path through an in-process buffer, one Celery task per
-batch: a request appends to a list and returns; a flush sends up to
-EXPOSURE_BATCH_SIZE exposures as one task, when the batch is full or every
-EXPOSURE_FLUSH_SECONDS from a background thread, and when the process exits.
+"""Buffers that take records off the request path: a request appends and returns; a
+flush sends up to `batch_size` records at a time, when a batch is full, every
+`flush_seconds` from a background thread, and when the process exits.
 
-A process also remembers which (experiment, user) pairs it has already sent, so a
-user who asks for assignments a hundred times costs one exposure, not a hundred.
-The write is idempotent on (experiment, user), so a pair sent by two processes, or a
-task delivered twice, is still one row.
+Exposures: one Celery task per batch. A process also remembers which (experiment,
+user) pairs it already sent, so a user who asks for assignments a hundred times costs
+one exposure. The write is idempotent on (experiment, user), so a pair sent by two
+processes, or a task delivered twice, is still one row.
+
+Served impressions of the closeup endpoint: one inbox batch per flush, through the
+same ingestion path as client events.
 
 Limit: a process killed with SIGKILL loses what it had not flushed (at most
-EXPOSURE_FLUSH_SECONDS of first exposures); a clean shutdown flushes.
+`flush_seconds` of records); a clean shutdown flushes.
 """
 
 import atexit
 import logging
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -26,47 +29,47 @@ _MAX_SEEN = 1_000_000
 _MAX_PENDING = 200_000
 
 
-class ExposureBuffer:
-    def __init__(self):
+class BatchBuffer:
+    def __init__(self, name: str, send: Callable[[list], None], batch_size: Callable[[], int],
+                 flush_seconds: Callable[[], float]):
+        self.name = name
+        self._send = send
+        self._batch_size = batch_size
+        self._flush_seconds = flush_seconds
         self._lock = threading.Lock()
-        self._pending: list[dict] = []
-        self._seen: set[tuple[int, str]] = set()
+        self._pending: list = []
+        self._seen: set = set()
         self._thread: threading.Thread | None = None
         self._pid = None
-        self._stop = threading.Event()
+        atexit.register(lambda: self._pending and self.flush())
 
-    def add(self, experiment_id: int, variant_id: int, user_id: str, attributes: dict, forced: bool) -> None:
-        key = (experiment_id, user_id)
-        if key in self._seen:
+    def add(self, record, key=None) -> None:
+        """Queue a record; with a key, a record whose key this process already queued is dropped."""
+        if key is not None and key in self._seen:
             return
-        row = {
-            "experiment_id": experiment_id, "variant_id": variant_id, "user_id": user_id,
-            "at": datetime.now(UTC).isoformat(), "attributes": attributes, "forced": forced,
-        }
         with self._lock:
-            if len(self._seen) >= _MAX_SEEN:
-                self._seen.clear()
-            self._seen.add(key)
-            self._pending.append(row)
-            full = len(self._pending) >= settings.EXPOSURE_BATCH_SIZE
+            if key is not None:
+                if len(self._seen) >= _MAX_SEEN:
+                    self._seen.clear()
+                self._seen.add(key)
+            self._pending.append(record)
+            full = len(self._pending) >= self._batch_size()
         self._ensure_flusher()
         if full:
             self.flush()
 
     def flush(self) -> int:
-        from experiments.tasks import record_exposures
-
         with self._lock:
             batch, self._pending = self._pending, []
-        sent = 0
-        for i in range(0, len(batch), settings.EXPOSURE_BATCH_SIZE):
-            chunk = batch[i : i + settings.EXPOSURE_BATCH_SIZE]
+        size, sent = self._batch_size(), 0
+        for i in range(0, len(batch), size):
+            chunk = batch[i : i + size]
             try:
-                record_exposures.apply_async(args=[chunk])
+                self._send(chunk)
                 sent += len(chunk)
             except Exception:
-                # Broker down: keep the rest for the next flush rather than lose them.
-                logger.exception("could not enqueue %d exposures; will retry", len(batch) - i)
+                # Broker or database down: keep the rest for the next flush rather than lose them.
+                logger.exception("could not send %d %s; will retry", len(batch) - i, self.name)
                 with self._lock:
                     self._pending = (batch[i:] + self._pending)[-_MAX_PENDING:]
                 break
@@ -88,17 +91,40 @@ class ExposureBuffer:
             if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
                 return
             self._pid = os.getpid()
-            self._thread = threading.Thread(target=self._run, name="exposure-flusher", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"{self.name}-flusher", daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(settings.EXPOSURE_FLUSH_SECONDS):
+        stop = threading.Event()
+        while not stop.wait(self._flush_seconds()):
             if self._pending:
                 try:
                     self.flush()
                 except Exception:
-                    logger.exception("exposure flush failed")
+                    logger.exception("%s flush failed", self.name)
 
 
-buffer = ExposureBuffer()
-atexit.register(lambda: buffer.pending() and buffer.flush())
+def _send_exposures(rows: list) -> None:
+    from experiments.tasks import record_exposures
+
+    record_exposures.apply_async(args=[rows])
+
+
+def _send_impressions(events: list) -> None:
+    from experiments import ingestion
+
+    ingestion.accept(events, source="closeup")
+
+
+buffer = BatchBuffer("exposures", _send_exposures, lambda: settings.EXPOSURE_BATCH_SIZE,
+                     lambda: settings.EXPOSURE_FLUSH_SECONDS)
+impressions = BatchBuffer("served impressions", _send_impressions, lambda: settings.EVENTS_MAX_PER_REQUEST,
+                          lambda: settings.EXPOSURE_FLUSH_SECONDS)
+
+
+def record_exposure(experiment_id: int, variant_id: int, user_id: str, attributes: dict, forced: bool) -> None:
+    buffer.add(
+        {"experiment_id": experiment_id, "variant_id": variant_id, "user_id": user_id,
+         "at": datetime.now(UTC).isoformat(), "attributes": attributes, "forced": forced},
+        key=(experiment_id, user_id),
+    )

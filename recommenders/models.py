@@ -1,0 +1,76 @@
+from django.db import models
+
+
+class Pin(models.Model):
+    id = models.BigIntegerField(primary_key=True)
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    topic = models.IntegerField(db_index=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.id}: {self.title}"
+
+
+class Board(models.Model):
+    id = models.BigIntegerField(primary_key=True)
+    name = models.CharField(max_length=200)
+    owner = models.CharField(max_length=255, db_index=True, help_text="user id of the curator")
+    topic = models.IntegerField()
+
+    def __str__(self):
+        return self.name
+
+
+class BoardPin(models.Model):
+    """A save: the pin is on the board. The edges of the pin-board graph."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE)
+    pin = models.ForeignKey(Pin, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["board", "pin"], name="boardpin_once")]
+        indexes = [models.Index(fields=["pin", "board"])]
+
+    def __str__(self):
+        return f"{self.pin_id} on {self.board_id}"
+
+
+class Interaction(models.Model):
+    """A user's engagement with a pin in the offline training data."""
+
+    user_id = models.CharField(max_length=255)
+    pin = models.ForeignKey(Pin, on_delete=models.CASCADE)
+    weight = models.FloatField(default=1.0)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user_id", "at"])]
+
+    def __str__(self):
+        return f"{self.user_id} -> {self.pin_id}"
+
+
+class ModelVersion(models.Model):
+    """A built artifact under RECOMMENDER_MODELS_DIR/<name>/<version>/. The catalog
+    (pin ids, topics, user histories) is built alongside as name "catalog"."""
+
+    name = models.CharField(max_length=64)
+    version = models.CharField(max_length=32)
+    params = models.JSONField(default=dict)
+    path = models.CharField(max_length=500)
+    built_at = models.DateTimeField(auto_now_add=True)
+    build_seconds = models.FloatField()
+    size_bytes = models.BigIntegerField()
+    metrics = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name", "-built_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            models.UniqueConstraint(fields=["name"], condition=models.Q(is_active=True), name="one_active_per_name"),
+        ]
+
+    def __str__(self):
+        return f"{self.name}@{self.version}{' (active)' if self.is_active else ''}"

@@ -270,3 +270,11 @@ EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=30)
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=10)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=400)
 EVENTS_PARTITIONS_AHEAD_DAYS = 7
+
+# --- Recommenders ----------------------------------------------------------------
+RECOMMENDER_MODELS_DIR = Path(env("RECOMMENDER_MODELS_DIR", default=str(VAR_DIR / "models")))
+# What a user in no experiment gets, and what serves when a variant's recommender fails.
+DEFAULT_RECOMMENDER = env("DEFAULT_RECOMMENDER", default="popularity")
+RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
+# How often a serving process checks whether another model version became active.
+RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)

@@ -13,7 +13,7 @@ from experiments import services
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
 from experiments.assignment import assign
-from experiments.exposures import buffer
+from experiments.exposures import buffer, record_exposure
 from experiments.models import EventBatch, Layer
 from experiments.runtime import current_config
 from experiments.selectors import experiments_for_api
@@ -27,7 +27,7 @@ def assignments_for(config, surface: str, user_id: str, attributes: dict) -> dic
     for assignment in assign(config, surface, user_id, attributes):
         experiment = assignment.experiment
         variant = experiment.variants[assignment.variant]
-        buffer.add(experiment.id, variant.id, user_id, attributes, assignment.forced)
+        record_exposure(experiment.id, variant.id, user_id, attributes, assignment.forced)
         out.append({
             "experiment": experiment.key,
             "variant": variant.key,

@@ -1,7 +1,7 @@
 import pytest
 
 from experiments import services
-from experiments.exposures import buffer
+from experiments.exposures import buffer, impressions
 from experiments.runtime import holder
 
 
@@ -11,9 +11,11 @@ def _fresh_runtime_state():
     # exposure buffer's memory of pairs already sent.
     holder.invalidate()
     buffer.clear()
+    impressions.clear()
     yield
     holder.invalidate()
     buffer.clear()
+    impressions.clear()
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def experiment_body(key="ranker-v2", layer="closeup-ranking", **overrides):
         "traffic_percent": 100,
         "variants": [
             {"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
-            {"key": "ranker", "weight": 50, "recommender": {"name": "ranker", "params": {"k": 50}}},
+            {"key": "ranker", "weight": 50, "recommender": {"name": "pixie", "params": {"steps": 5000}}},
         ],
         "primary_metric": "closeup_ctr",
         "guardrail_metrics": ["hide_rate"],

@@ -32,15 +32,15 @@ def test_experimenter_creates_a_layer_and_an_experiment_that_owns_the_whole_free
 @pytest.mark.parametrize(
     "overrides, field, fragment",
     [
-        ({"variants": [{"key": "a", "weight": 60, "is_control": True, "recommender": {"name": "p"}},
-                       {"key": "b", "weight": 30, "recommender": {"name": "p"}}]}, "weights", "sum to 100"),
-        ({"variants": [{"key": "a", "weight": 50, "is_control": True, "recommender": {"name": "p"}},
-                       {"key": "b", "weight": 50, "is_control": True, "recommender": {"name": "p"}}]},
+        ({"variants": [{"key": "a", "weight": 60, "is_control": True, "recommender": {"name": "popularity"}},
+                       {"key": "b", "weight": 30, "recommender": {"name": "popularity"}}]}, "weights", "sum to 100"),
+        ({"variants": [{"key": "a", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
+                       {"key": "b", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}}]},
          "variants", "Exactly one variant must be the control; found 2"),
-        ({"variants": [{"key": "a", "weight": 100, "is_control": True, "recommender": {"name": "p"}}]},
+        ({"variants": [{"key": "a", "weight": 100, "is_control": True, "recommender": {"name": "popularity"}}]},
          "variants", "at least two variants"),
-        ({"variants": [{"key": "a", "weight": 50, "is_control": True, "recommender": {"name": "p"}},
-                       {"key": "a", "weight": 50, "recommender": {"name": "p"}}]}, "variants", "repeated: a"),
+        ({"variants": [{"key": "a", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
+                       {"key": "a", "weight": 50, "recommender": {"name": "popularity"}}]}, "variants", "repeated: a"),
         ({"layer": "no-such-layer"}, "layer", "does not exist"),
         ({"layer_buckets": [5000, 100]}, "layer_buckets", "0 <= start < end"),
         ({"traffic_percent": 120}, "traffic_percent", "less than or equal to 100"),
@@ -170,7 +170,7 @@ def test_assignment_returns_the_variant_and_its_recommender(key_client, running_
     assert body["user_id"] == "u-1"
     [assignment] = body["assignments"]
     assert assignment["experiment"] == "ranker-v2" and assignment["layer"] == "closeup-ranking"
-    expected = {"control": "popularity", "ranker": "ranker"}[assignment["variant"]]
+    expected = {"control": "popularity", "ranker": "pixie"}[assignment["variant"]]
     assert assignment["recommender"] == expected
     # Same answer every time.
     again = key_client.post("/api/v1/assignments", {"user_id": "u-1"}, format="json").json()
@@ -266,3 +266,20 @@ def test_holdout_users_get_no_assignment(key_client, running_experiment):
         assert key_client.post("/api/v1/assignments", {"user_id": user}, format="json").json()["assignments"] == []
     for user in free[:20]:
         assert key_client.post("/api/v1/assignments", {"user_id": user}, format="json").json()["assignments"]
+
+
+@pytest.mark.parametrize(
+    "recommender, fragment",
+    [
+        ({"name": "nope"}, "Unknown recommender 'nope'"),
+        ({"name": "pixie", "params": {"steps": -5}}, "steps must be at least"),
+        ({"name": "pixie", "params": {"walk": 3}}, "Unknown params for pixie: walk"),
+        ({"name": "popularity", "params": {"same_topic": "yes"}}, "same_topic must be bool"),
+    ],
+)
+def test_variant_recommender_configs_are_validated_against_the_registry(experimenter, layer, recommender, fragment):
+    variants = [{"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
+                {"key": "treatment", "weight": 50, "recommender": recommender}]
+    response = create(as_user(experimenter), variants=variants)
+    assert response.status_code == 400
+    assert fragment in " ".join(response.json()["variants[1].recommender"])
