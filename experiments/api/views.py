@@ -12,7 +12,7 @@ from accounts.roles import ADMIN, roles_of
 from experiments import services
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
-from experiments.assignment import assign
+from experiments.assignment import Assignment, assign
 from experiments.exposures import buffer, record_exposure
 from experiments.models import EventBatch, Layer
 from experiments.runtime import current_config
@@ -21,20 +21,21 @@ from experiments.selectors import experiments_for_api
 # --- Client API -------------------------------------------------------------------
 
 
+def assign_and_record(config, surface: str, user_id: str, attributes: dict) -> list[Assignment]:
+    """The user's assignments; records an exposure for each."""
+    assignments = assign(config, surface, user_id, attributes)
+    for a in assignments:
+        record_exposure(a.experiment.id, a.experiment.variants[a.variant].id, user_id, attributes, a.forced)
+    return assignments
+
+
 def assignments_for(config, surface: str, user_id: str, attributes: dict) -> dict:
     """The assignment body for one user; records an exposure for each assignment."""
-    out = []
-    for assignment in assign(config, surface, user_id, attributes):
-        experiment = assignment.experiment
-        variant = experiment.variants[assignment.variant]
-        record_exposure(experiment.id, variant.id, user_id, attributes, assignment.forced)
-        out.append({
-            "experiment": experiment.key,
-            "variant": variant.key,
-            "layer": experiment.layer,
-            "recommender": variant.recommender.get("name", ""),
-        })
-    return {"user_id": user_id, "assignments": out}
+    return {"user_id": user_id, "assignments": [
+        {"experiment": a.experiment.key, "variant": a.variant, "layer": a.experiment.layer,
+         "recommender": a.experiment.variants[a.variant].recommender.get("name", "")}
+        for a in assign_and_record(config, surface, user_id, attributes)
+    ]}
 
 
 class ClientView(APIView):

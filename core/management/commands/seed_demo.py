@@ -24,8 +24,20 @@ class Command(BaseCommand):
             self._user("experimenter", password, EXPERIMENTER)
             self._user("viewer", password, VIEWER)
             key = self._demo_key()
+        self._catalog()
         self.stdout.write(f"Demo login: admin / {password} (also experimenter, viewer)")
         self.stdout.write(f"Demo API key: {key}")
+
+    def _catalog(self):
+        # A small synthetic world and its recommenders, once: the closeup endpoint needs both.
+        from recommenders import services
+        from recommenders.models import ModelVersion, Pin
+        from recommenders.synthetic import generate_world
+
+        if not Pin.objects.exists():
+            services.import_world(generate_world(n_pins=2000, n_users=500, seed=7))
+        if not ModelVersion.objects.filter(is_active=True).exists():
+            services.build_all()
 
     def _user(self, username, password, role, superuser=False):
         User = get_user_model()

@@ -1,0 +1,32 @@
+import numpy as np
+from django.utils import timezone
+
+from recommenders.data import InteractionData, from_edges
+from recommenders.models import Board, BoardPin, Interaction, ModelVersion, Pin
+
+
+def load_interaction_data() -> InteractionData:
+    """The catalog and its graphs from the database, as arrays (values_list, no model instances)."""
+    pins = list(Pin.objects.order_by("id").values_list("id", "topic", "created_at"))
+    pin_ids = np.array([p[0] for p in pins], dtype=np.int64)
+    index = {int(p): i for i, p in enumerate(pin_ids)}
+    now = timezone.now()
+    age = np.array([(now - p[2]).total_seconds() / 86400 for p in pins], dtype=np.float32)
+    boards = list(Board.objects.order_by("id").values_list("id", "topic"))
+    board_index = {b: i for i, (b, _) in enumerate(boards)}
+    board_edges = [(board_index[b], index[p]) for b, p in BoardPin.objects.values_list("board_id", "pin_id").iterator()]
+    user_index: dict[str, int] = {}
+    user_edges = []
+    for user, pin, weight in Interaction.objects.order_by("at").values_list("user_id", "pin_id", "weight").iterator():
+        u = user_index.setdefault(user, len(user_index))
+        user_edges.append((u, index[pin], weight))
+    return from_edges(pin_ids, [p[1] for p in pins], age, board_edges, len(boards), user_edges, list(user_index),
+                      [t for _, t in boards])
+
+
+def active_versions() -> dict[str, ModelVersion]:
+    return {v.name: v for v in ModelVersion.objects.filter(is_active=True)}
+
+
+def active_signature() -> tuple:
+    return tuple(ModelVersion.objects.filter(is_active=True).order_by("name").values_list("name", "version"))

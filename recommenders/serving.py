@@ -1,0 +1,99 @@
+"""The active model versions, held in process memory and switched without a restart.
+
+A serving process checks the set of active versions at most every
+RECOMMENDER_RELOAD_CHECK_SECONDS; when it changed, it loads the new artifacts and
+swaps them in with one assignment, so a request sees either the old set or the new.
+Instances per (name, params) share the loaded arrays.
+"""
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from recommenders import registry
+from recommenders.base import Recommender
+from recommenders.data import InteractionData
+from recommenders.selectors import active_signature, active_versions
+from recommenders.services import CATALOG, load_catalog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModels:
+    signature: tuple
+    catalog: InteractionData
+    states: dict[str, dict[str, np.ndarray]]
+    _instances: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def recommender(self, name: str, params: dict | None = None) -> Recommender:
+        key = (name, json.dumps(params or {}, sort_keys=True))
+        instance = self._instances.get(key)
+        if instance is None:
+            if name not in self.states:
+                raise LookupError(f"recommender {name!r} has no active built version")
+            with self._lock:
+                instance = registry.create(name, params or {})
+                instance.restore(self.states[name])
+                self._instances[key] = instance
+        return instance
+
+    def user_topics(self, history, top: int = 3) -> np.ndarray | None:
+        if not history:
+            return None
+        pins = np.fromiter((p for p, _ in history), dtype=np.int64)
+        weights = np.fromiter((w for _, w in history), dtype=np.float64)
+        counts = np.bincount(self.catalog.pin_topic[pins], weights=weights)
+        return np.argsort(-counts)[:top]
+
+
+def load_models() -> LoadedModels | None:
+    versions = active_versions()
+    if CATALOG not in versions:
+        return None
+    catalog = load_catalog(Path(versions[CATALOG].path))
+    states = {}
+    for name, version in versions.items():
+        if name == CATALOG or name not in registry.names():
+            continue
+        if version.metrics.get("catalog") != versions[CATALOG].metrics.get("catalog"):
+            logger.warning("%s@%s was built on other pins than the active catalog; not serving it",
+                           name, version.version)
+            continue
+        with np.load(Path(version.path) / "state.npz", allow_pickle=False) as z:
+            states[name] = {k: z[k] for k in z.files}
+    signature = tuple(sorted((n, v.version) for n, v in versions.items()))
+    return LoadedModels(signature=signature, catalog=catalog, states=states)
+
+
+class _Holder:
+    def __init__(self):
+        self._models: LoadedModels | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> LoadedModels | None:
+        if time.monotonic() - self._checked_at < settings.RECOMMENDER_RELOAD_CHECK_SECONDS:
+            return self._models
+        with self._lock:
+            if time.monotonic() - self._checked_at >= settings.RECOMMENDER_RELOAD_CHECK_SECONDS:
+                current = self._models.signature if self._models else None
+                if active_signature() != current:
+                    self._models = load_models()
+                self._checked_at = time.monotonic()
+        return self._models
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._models, self._checked_at = None, 0.0
+
+
+holder = _Holder()
+current_models = holder.get
