@@ -101,11 +101,10 @@ class Recommender(ABC):
         return self._ranked([(pin, 1.0), *recent], k, [pin, *exclude], user_topics)
 
     def for_user(self, history: Query, k: int, exclude: Iterable[int] = (), user_topics=None):
-        """Pins for a user from their history alone; history pins are not repeated."""
+        """Pins for a user from their whole history; history pins are not repeated."""
         if not history:
             return []
-        recent = list(history[-self.HISTORY_LENGTH:])
-        return self._ranked(recent, k, [*(p for p, _ in history), *exclude], user_topics)
+        return self._ranked(list(history), k, [*(p for p, _ in history), *exclude], user_topics)
 
 
 def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

@@ -74,3 +74,27 @@ class ModelVersion(models.Model):
 
     def __str__(self):
         return f"{self.name}@{self.version}{' (active)' if self.is_active else ''}"
+
+
+class OfflineEvaluation(models.Model):
+    """One recommender's offline numbers on one dataset (evaluate_recommenders)."""
+
+    dataset = models.CharField(max_length=32)
+    recommender = models.CharField(max_length=64)
+    params = models.JSONField(default=dict)
+    k = models.IntegerField(default=10)
+    ndcg = models.FloatField()
+    precision = models.FloatField()
+    recall = models.FloatField()
+    map = models.FloatField()
+    coverage = models.FloatField()
+    users = models.IntegerField()
+    build_seconds = models.FloatField()
+    p99_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-ndcg"]
+
+    def __str__(self):
+        return f"{self.recommender} on {self.dataset}: nDCG@{self.k} {self.ndcg:.3f}"

@@ -1,6 +1,6 @@
 """Registered recommenders by name; the experiments app validates variant configs here."""
 
-from recommenders import retrievers  # noqa: F401  (registers the retrievers)
+from recommenders import learned, retrievers  # noqa: F401  (registers them)
 from recommenders.base import REGISTRY, Recommender, validate_params
 
 
