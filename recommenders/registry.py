@@ -1,6 +1,6 @@
 """Registered recommenders by name; the experiments app validates variant configs here."""
 
-from recommenders import learned, retrievers  # noqa: F401  (registers them)
+from recommenders import learned, ranker, retrievers  # noqa: F401  (registers them)
 from recommenders.base import REGISTRY, Recommender, validate_params
 
 

@@ -132,3 +132,11 @@ def test_a_new_build_is_served_without_a_restart(key_client, built):
     assert served["popularity"] == new
     # The others, built earlier on the same pins, are still served.
     assert set(current_models().states) == {"popularity", "board_cooccurrence", "pixie"}
+
+
+def test_the_learned_ranker_serves_the_closeup(key_client, world, models_dir, experimenter):
+    services.build_all(["popularity", "ranker"])
+    experiment_with(experimenter, {"name": "ranker"})
+    body = closeup(key_client, user_id="qa-user", k=12).json()
+    assert (body["recommender"], body["fallback_reason"]) == ("ranker", None)
+    assert len(body["items"]) == 12 and 5 not in [i["pin_id"] for i in body["items"]]

@@ -122,9 +122,12 @@ def test_related_pins_share_the_query_topic_far_more_than_chance(world, cls):
         assert np.mean(matches) > 0.8
 
 
-@pytest.mark.parametrize("name", ["popularity", "board_cooccurrence", "pixie"])
-def test_save_and_load_give_the_same_recommendations(tmp_path, world, name):
-    rec = registry.create(name).fit(world.data)
+@pytest.mark.parametrize("name, params", [
+    ("popularity", {}), ("board_cooccurrence", {}), ("pixie", {}), ("embedding", {}), ("ease", {}),
+    ("ranker", {"training_queries": 200, "n_estimators": 20}),
+])
+def test_save_and_load_give_the_same_recommendations(tmp_path, world, name, params):
+    rec = registry.create(name, params).fit(world.data)
     rec.save(tmp_path / name)
     loaded = Recommender.load(tmp_path / name)
     history = world.data.history("user-3")
