@@ -39,6 +39,7 @@ class Embedding(Recommender):
     def fit(self, data: InteractionData) -> Embedding:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits
+        from usearch.index import Index
 
         matrix = training_matrix(data, self.config["boards_as_users"]) * self.config["alpha"]
         model = AlternatingLeastSquares(factors=self.config["factors"], regularization=self.config["regularization"],
@@ -46,26 +47,24 @@ class Embedding(Recommender):
         with threadpool_limits(1, "blas"):  # implicit's own threads do the work
             model.fit(matrix.tocsr(), show_progress=False)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self._prepare()
-        return self
-
-    def _prepare(self):
-        from usearch.index import Index
-
         self.n_pins = len(self.item_factors)
         self.index = Index(ndim=self.item_factors.shape[1], metric="ip", dtype="f32")
         known = np.flatnonzero(np.abs(self.item_factors).sum(axis=1) > 0)
         if len(known):
-            # One thread: the same vectors always make the same graph, so a reloaded
-            # artifact answers exactly as the one that was saved.
-            self.index.add(known, self.item_factors[known], threads=1)
+            self.index.add(known, self.item_factors[known])
+        return self
 
     def state(self):
-        return {"item_factors": self.item_factors}
+        # The built index is part of the artifact: rebuilding it costs seconds at
+        # 100,000 pins, and a rebuilt graph could answer slightly differently.
+        return {"item_factors": self.item_factors, "index": np.frombuffer(bytes(self.index.save()), dtype=np.uint8)}
 
     def restore(self, state):
+        from usearch.index import Index
+
         self.item_factors = np.asarray(state["item_factors"], dtype=np.float32)
-        self._prepare()
+        self.n_pins = len(self.item_factors)
+        self.index = Index.restore(state["index"].tobytes())
 
     def score(self, query: Query, user_topics=None) -> np.ndarray:
         scores = np.zeros(self.n_pins)

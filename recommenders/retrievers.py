@@ -126,13 +126,15 @@ class Pixie(Recommender):
 
     def walk(self, pin: int, steps: int, rng, user_topics) -> np.ndarray:
         """Visit counts per pin of `steps` hops of walkers from `pin`."""
-        visits = np.zeros(self.n_pins, dtype=np.float64)
         pb, bp = self.pin_board, self.board_pin
         n_walkers = min(self.config["walkers"], max(1, steps))
         positions = np.full(n_walkers, pin, dtype=np.int64)
-        done = 0
         n_p, n_v = self.config["n_p"], self.config["n_v"]
         alpha, bias = self.config["restart_probability"], self.config["bias_strength"]
+        # Every landing is appended; counts are taken every few rounds for the early stop
+        # (a bincount over the catalog per hop would cost more than the walk).
+        landed = np.empty(steps + n_walkers, dtype=np.int64)
+        done, rounds = 0, 0
         while done < steps:
             boards = self._hop(positions, rng, pb.indptr, pb.indices)
             ok = boards >= 0
@@ -146,12 +148,16 @@ class Pixie(Recommender):
                     again = self._hop(boards[retry], rng, bp.indptr, bp.indices)
                     nxt[np.flatnonzero(retry)[again >= 0]] = again[again >= 0]
             nxt[nxt < 0] = pin
-            np.add.at(visits, nxt, 1.0)
+            landed[done : done + n_walkers] = nxt
             done += n_walkers
+            rounds += 1
             restart = rng.random(n_walkers) < alpha
             positions = np.where(restart, pin, nxt)
-            if (visits >= n_v).sum() >= n_p + 1:  # +1: the query pin itself is visited too
-                break
+            if rounds % 8 == 0:
+                _, counts = np.unique(landed[:done], return_counts=True)
+                if (counts >= n_v).sum() >= n_p + 1:  # +1: the query pin itself is visited too
+                    break
+        visits = np.bincount(landed[:done], minlength=self.n_pins).astype(np.float64)
         visits[pin] = 0.0
         return visits
 

@@ -39,10 +39,14 @@ class LoadedModels:
         if instance is None:
             if name not in self.states:
                 raise LookupError(f"recommender {name!r} has no active built version")
+            # One restore at a time and once per key: a restore can be slow, and some
+            # libraries (LightGBM) must not load two models at once.
             with self._lock:
-                instance = registry.create(name, params or {})
-                instance.restore(self.states[name])
-                self._instances[key] = instance
+                instance = self._instances.get(key)
+                if instance is None:
+                    instance = registry.create(name, params or {})
+                    instance.restore(self.states[name])
+                    self._instances[key] = instance
         return instance
 
     def user_topics(self, history, top: int = 3) -> np.ndarray | None:
@@ -70,7 +74,10 @@ def load_models() -> LoadedModels | None:
         with np.load(Path(version.path) / "state.npz", allow_pickle=False) as z:
             states[name] = {k: z[k] for k in z.files}
     signature = tuple(sorted((n, v.version) for n, v in versions.items()))
-    return LoadedModels(signature=signature, catalog=catalog, states=states)
+    models = LoadedModels(signature=signature, catalog=catalog, states=states)
+    for name in states:  # restored now, with the default params, not in a request's time budget
+        models.recommender(name)
+    return models
 
 
 class _Holder:

@@ -92,17 +92,18 @@ class CloseupView(ClientView):
         history = models.catalog.history(user_id)
         exclude = [i for p in hidden_pins(user_id) if (i := models.catalog.pin_index(p)) is not None]
         topics = models.user_topics(history)
-        items, served_by, reason = None, name, None
+        items, served_by, reason, error = None, name, None, None
         try:
+            # Restoring a recommender with unusual params happens once, outside the deadline.
             recommender = models.recommender(name, params)
             future = _pool.submit(recommender.related, pin, history, k, exclude, topics)
             items = future.result(timeout=settings.RECOMMENDER_TIMEOUT_MS / 1000)
         except concurrent.futures.TimeoutError:
             reason = f"{name} took longer than {settings.RECOMMENDER_TIMEOUT_MS} ms"
         except Exception as exc:  # a broken recommender must not break the closeup page
-            reason = f"{name} failed: {type(exc).__name__}: {exc}"
+            reason, error = f"{name} failed: {type(exc).__name__}: {exc}", exc
         if items is None:
-            logger.warning("closeup fallback to %s: %s", settings.DEFAULT_RECOMMENDER, reason)
+            logger.warning("closeup fallback to %s: %s", settings.DEFAULT_RECOMMENDER, reason, exc_info=error)
             served_by = settings.DEFAULT_RECOMMENDER
             items = models.recommender(served_by).related(pin, history, k, exclude, topics)
 

@@ -1,0 +1,150 @@
+"""Recommenders benchmark: build time, artifact size and peak memory per recommender
+at 100,000 (and 1,000,000) synthetic pins, then p50/p99 of the closeup endpoint per
+recommender at 100,000 pins (k=25) beside the assignment endpoint's, same run.
+
+    python bench/recommenders.py [--sizes 100000,1000000]   (or: make bench-recommenders)
+
+Uses DATABASE_URL / CELERY_BROKER_URL when set (the bench makes a database of its
+own), else SQLite and the filesystem broker under var/bench-recommenders/.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from common import ROOT, bench_env, gunicorn, setup_django, table, wrk
+
+USERS_PER_PIN = 0.2
+SEED = 7
+CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from recommenders import registry
+from recommenders.synthetic import generate_world
+world = generate_world(n_pins={pins}, n_users={users}, seed={seed})
+started = time.perf_counter()
+rec = registry.create({name!r}).fit(world.data)
+build = time.perf_counter() - started
+folder = Path({folder!r})
+rec.save(folder)
+size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+print(json.dumps({{"build_seconds": build, "size_bytes": size,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+
+def build_in_child(name: str, pins: int, folder: Path, env: dict) -> dict:
+    """Build one recommender in a process of its own, so its peak memory is its own."""
+    code = CHILD.format(root=str(ROOT), pins=pins, users=int(pins * USERS_PER_PIN), seed=SEED, name=name,
+                        folder=str(folder))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def baseline_rss_mb(pins: int, env: dict) -> float:
+    code = (f"import sys, resource; sys.path.insert(0, {str(ROOT)!r}); from recommenders.synthetic import "
+            f"generate_world; generate_world(n_pins={pins}, n_users={int(pins * USERS_PER_PIN)}, seed={SEED}); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    return float(subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                check=True).stdout.strip())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=2)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    env = bench_env("recommenders")
+    setup_django(env)
+    from django.conf import settings
+
+    from accounts.services import create_api_key
+    from experiments import services as experiments
+    from recommenders import registry
+    from recommenders.models import ModelVersion
+    from recommenders.services import activate_version, catalog_fingerprint, save_catalog
+    from recommenders.synthetic import generate_world
+
+    names = registry.names()
+    models_dir = Path(settings.RECOMMENDER_MODELS_DIR)
+    build_rows = []
+    serve_version = None
+    for pins in sizes:
+        version = f"bench{pins}"
+        base_rss = baseline_rss_mb(pins, env)
+        for name in names:
+            result = build_in_child(name, pins, models_dir / name / version, env)
+            if "error" in result:
+                build_rows.append([f"{pins:,}", name, "failed", result["error"][:60], "", ""])
+                continue
+            build_rows.append([f"{pins:,}", name, f"{result['build_seconds']:.1f}", f"{result['size_bytes'] / 1e6:.1f}",
+                               f"{result['peak_rss_mb']:.0f}", f"{result['peak_rss_mb'] - base_rss:.0f}"])
+            if pins == 100_000:
+                ModelVersion.objects.create(name=name, version=version, path=str(models_dir / name / version),
+                                            build_seconds=result["build_seconds"], size_bytes=result["size_bytes"])
+        if pins == 100_000:
+            world = generate_world(n_pins=pins, n_users=int(pins * USERS_PER_PIN), seed=SEED)
+            save_catalog(world.data, models_dir / "catalog" / version)
+            ModelVersion.objects.create(name="catalog", version=version, path=str(models_dir / "catalog" / version),
+                                        build_seconds=0, size_bytes=0)
+            fingerprint = catalog_fingerprint(world.data)
+            ModelVersion.objects.filter(version=version).update(metrics={"catalog": fingerprint, "pins": pins})
+            activate_version(version, ["catalog", *names])
+            serve_version = version
+    print(f"\nBuild per recommender (synthetic world, {USERS_PER_PIN:g} users per pin), each in its own process")
+    print(table(["pins", "recommender", "build s", "artifact MB", "peak RSS MB", "over the world's MB"], build_rows))
+
+    if serve_version is None:
+        print("\n(no 100,000-pin build: closeup latency skipped)")
+        return
+    layer = experiments.create_layer(key="bench", name="Bench")
+    forced = {name: [f"user-{i}" for i in range(j * 50, j * 50 + 50)] for j, name in enumerate(names)}
+    control = "popularity"
+    exp = experiments.create_experiment(
+        actor=None, layer=layer, key="bench-recs", name="Bench recommenders",
+        variants=[{"key": name.replace("_", "-"), "weight": 100 / len(names), "is_control": name == control,
+                   "recommender": {"name": name}, "forced_user_ids": forced[name]} for name in names],
+    )
+    experiments.transition(exp, "start", actor=None)
+    key = create_api_key("bench").key
+    rows = []
+    with gunicorn(env, workers=2) as base:
+        for name in names:
+            users = ",".join(f'"{u}"' for u in forced[name])
+            lua = (f'wrk.headers["Authorization"] = "Api-Key {key}"\nlocal users = {{{users}}}\n'
+                   "request = function()\n"
+                   "  return wrk.format(\"GET\", \"/api/v1/closeup/\" .. math.random(1, 100000) .. "
+                   "\"?k=25&user_id=\" .. users[math.random(1, #users)])\nend\n")
+            wrk(base, lua, seconds=2, connections=args.connections)  # warm: loads the artifacts
+            r = wrk(base, lua, seconds=args.seconds, connections=args.connections)
+            rows.append([f"GET /api/v1/closeup ({name})", f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}",
+                         f"{r['p99_ms']:.2f}", r["errors"] + r["non2xx"], "met" if r["p99_ms"] < 25 else "NOT met"])
+        assign = (f'wrk.headers["Authorization"] = "Api-Key {key}"\nwrk.method = "POST"\n'
+                  'wrk.headers["Content-Type"] = "application/json"\nrequest = function()\n'
+                  '  return wrk.format(nil, "/api/v1/assignments", nil, \'{"user_id":"u\' .. math.random(1, 100000) '
+                  '.. \'"}\')\nend\n')
+        r = wrk(base, assign, seconds=args.seconds, connections=args.connections)
+        rows.append(["POST /api/v1/assignments (baseline)", f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}",
+                     f"{r['p99_ms']:.2f}", r["errors"] + r["non2xx"], "-"])
+    from config.celery_app import app
+
+    app.control.purge()
+    print(f"\nClosed loop, {args.connections} wrk connections, gunicorn 2 workers, 100,000 pins, k=25, "
+          f"{args.seconds} s each (goal: p99 < 25 ms)")
+    print(table(["endpoint", "requests/s", "p50 ms", "p99 ms", "errors", "p99 goal"], rows))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    main()
