@@ -74,10 +74,25 @@ class BoardCooccurrence(Recommender):
         self._prepare()
 
     def score(self, query: Query, user_topics=None) -> np.ndarray:
-        pins = np.fromiter((p for p, _ in query), dtype=np.int64)
-        weights = np.fromiter((w for _, w in query), dtype=np.float64)
-        boards = self.pin_board[pins].T @ weights  # per board: how much the query pins are on it
-        return self.board_pin.T @ (boards * self.board_weight)
+        # Only the boards the query pins are on, and only their pins, are touched: a
+        # full sparse product would walk every save in the catalog per request.
+        pb, bp = self.pin_board, self.board_pin
+        boards, board_w = [], []
+        for pin, weight in query:
+            row = slice(pb.indptr[pin], pb.indptr[pin + 1])
+            boards.append(pb.indices[row])
+            board_w.append(np.full(row.stop - row.start, weight))
+        scores = np.zeros(self.n_pins)
+        if not boards:
+            return scores
+        boards, board_w = np.concatenate(boards), np.concatenate(board_w)
+        if boards.size == 0:
+            return scores
+        starts, ends = bp.indptr[boards], bp.indptr[boards + 1]
+        lengths = ends - starts
+        pins = bp.indices[np.repeat(ends - lengths.cumsum(), lengths) + np.arange(lengths.sum())]
+        weights = np.repeat(board_w * self.board_weight[boards], lengths)
+        return np.bincount(pins, weights=weights, minlength=self.n_pins)
 
 
 @register
@@ -126,6 +141,12 @@ class Pixie(Recommender):
 
     def walk(self, pin: int, steps: int, rng, user_topics) -> np.ndarray:
         """Visit counts per pin of `steps` hops of walkers from `pin`."""
+        visits = np.bincount(self._landings(pin, steps, rng, user_topics), minlength=self.n_pins).astype(np.float64)
+        visits[pin] = 0.0
+        return visits
+
+    def _landings(self, pin: int, steps: int, rng, user_topics) -> np.ndarray:
+        """Where each hop of the walkers from `pin` landed."""
         pb, bp = self.pin_board, self.board_pin
         n_walkers = min(self.config["walkers"], max(1, steps))
         positions = np.full(n_walkers, pin, dtype=np.int64)
@@ -157,9 +178,7 @@ class Pixie(Recommender):
                 _, counts = np.unique(landed[:done], return_counts=True)
                 if (counts >= n_v).sum() >= n_p + 1:  # +1: the query pin itself is visited too
                     break
-        visits = np.bincount(landed[:done], minlength=self.n_pins).astype(np.float64)
-        visits[pin] = 0.0
-        return visits
+        return landed[:done]
 
     def score(self, query: Query, user_topics=None) -> np.ndarray:
         if not query:
@@ -173,7 +192,8 @@ class Pixie(Recommender):
         for (pin, _), share in zip(query, weights, strict=True):
             if share <= 0:
                 continue
-            steps = max(n := int(self.config["steps"] * share), 1)
-            visits = self.walk(pin, steps, rng, user_topics)
-            combined += np.sqrt(visits) * (n > 0)  # multi-hit boosting: (sum sqrt V_q)^2
+            steps = max(int(self.config["steps"] * share), 1)
+            visited, counts = np.unique(self._landings(pin, steps, rng, user_topics), return_counts=True)
+            away = visited != pin  # a walk's own start is not evidence
+            combined[visited[away]] += np.sqrt(counts[away])  # multi-hit boosting: (sum_q sqrt V_q)^2
         return combined**2

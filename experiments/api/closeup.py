@@ -112,10 +112,9 @@ class CloseupView(ClientView):
         pin_ids = models.catalog.pin_ids
         body_items = [{"pin_id": int(pin_ids[i]), "position": pos, "score": round(score, 6)}
                       for pos, (i, score) in enumerate(items)]
-        for item in body_items:
-            impressions.add({"event_id": str(uuid.uuid4()), "user_id": user_id, "type": "impression",
-                             "pin_id": item["pin_id"], "request_id": request_id, "position": item["position"],
-                             "timestamp": now})
+        for item in body_items:  # rows in the events table's order (experiments/events.py)
+            impressions.add([str(uuid.uuid4()), now, user_id, "impression", item["pin_id"], request_id,
+                             item["position"]])
         return Response({
             "request_id": request_id, "pin_id": pin_id, "user_id": user_id,
             "experiment": chosen.experiment.key if chosen else None,
