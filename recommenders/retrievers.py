@@ -53,6 +53,7 @@ class BoardCooccurrence(Recommender):
     description = "Pins saved to the same boards as the query pins (the original Related Pins source)."
     params = {
         "board_size_penalty": Param(float, 0.5, 0.0, 2.0, "a board of n pins counts n^-penalty: big boards say less"),
+        "max_boards": Param(int, 100, 1, 100_000, "a popular pin's boards beyond this many, the biggest, are skipped"),
     }
 
     def fit(self, data: InteractionData) -> BoardCooccurrence:
@@ -62,6 +63,7 @@ class BoardCooccurrence(Recommender):
 
     def _prepare(self):
         sizes = np.asarray(self.board_pin.sum(axis=1)).ravel()
+        self.board_size = sizes
         self.board_weight = np.where(sizes > 0, np.maximum(sizes, 1) ** -self.config["board_size_penalty"], 0)
         self.pin_board = self.board_pin.T.tocsr()
         self.n_pins = self.board_pin.shape[1]
@@ -78,10 +80,13 @@ class BoardCooccurrence(Recommender):
         # full sparse product would walk every save in the catalog per request.
         pb, bp = self.pin_board, self.board_pin
         boards, board_w = [], []
+        cap = self.config["max_boards"]
         for pin, weight in query:
-            row = slice(pb.indptr[pin], pb.indptr[pin + 1])
-            boards.append(pb.indices[row])
-            board_w.append(np.full(row.stop - row.start, weight))
+            on = pb.indices[pb.indptr[pin] : pb.indptr[pin + 1]]
+            if on.size > cap:  # keep the most specific (smallest) boards: bounded work per pin
+                on = on[np.argpartition(self.board_size[on], cap - 1)[:cap]]
+            boards.append(on)
+            board_w.append(np.full(on.size, weight))
         scores = np.zeros(self.n_pins)
         if not boards:
             return scores
