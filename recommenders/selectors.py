@@ -20,8 +20,30 @@ def load_interaction_data() -> InteractionData:
     for user, pin, weight in Interaction.objects.order_by("at").values_list("user_id", "pin_id", "weight").iterator():
         u = user_index.setdefault(user, len(user_index))
         user_edges.append((u, index[pin], weight))
+    for user, pin, weight in logged_engagements():
+        if pin in index:
+            u = user_index.setdefault(user, len(user_index))
+            user_edges.append((u, index[pin], weight))
     return from_edges(pin_ids, [p[1] for p in pins], age, board_edges, len(boards), user_edges, list(user_index),
                       [t for _, t in boards])
+
+
+def logged_engagements() -> list[tuple[str, int, float]]:
+    """Clicks and saves logged online, per (user, pin), once there are enough of them
+    (RECOMMENDER_MIN_LOGGED_ENGAGEMENTS): the models then learn from what users did
+    with the grids they were shown, beside the offline interaction data. The database
+    aggregates; a save weighs 2, as in the interaction data."""
+    from django.conf import settings
+    from django.db.models import Count, Q
+
+    from experiments.models import Event
+
+    engaged = Event.objects.filter(type__in=("click", "save"))
+    if engaged.count() < settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS:
+        return []
+    rows = engaged.values("user_id", "pin_id").annotate(
+        clicks=Count("event_id", filter=Q(type="click")), saves=Count("event_id", filter=Q(type="save")))
+    return [(r["user_id"], r["pin_id"], float(r["clicks"] + 2 * r["saves"])) for r in rows.iterator()]
 
 
 def active_versions() -> dict[str, ModelVersion]:

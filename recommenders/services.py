@@ -95,7 +95,7 @@ def build_all(names: list[str] | None = None, progress: Callable[[str], None] | 
     built = []
     folder = root / CATALOG / version
     save_catalog(data, folder)
-    built.append((CATALOG, {}, folder, time.perf_counter() - started))
+    built.append((CATALOG, {}, folder, time.perf_counter() - started, None))
     if progress:
         progress(CATALOG)
     for name in names:
@@ -103,15 +103,18 @@ def build_all(names: list[str] | None = None, progress: Callable[[str], None] | 
         recommender = registry.create(name).fit(data)
         folder = root / name / version
         recommender.save(folder)
-        built.append((name, recommender.config, folder, time.perf_counter() - t0))
+        built.append((name, recommender.config, folder, time.perf_counter() - t0,
+                      getattr(recommender, "training", None)))
         if progress:
             progress(name)
     with transaction.atomic():
         fingerprint = catalog_fingerprint(data)
+        common = {"pins": data.n_pins, "catalog": fingerprint, "users": len(data.user_ids),
+                  "interactions": int(data.user_pin.nnz)}
         rows = [ModelVersion.objects.create(name=n, version=version, params=p, path=str(f), build_seconds=s,
                                             size_bytes=_size(f),
-                                            metrics={"pins": data.n_pins, "catalog": fingerprint})
-                for n, p, f, s in built]
+                                            metrics={**common, **({"training": t} if t else {})})
+                for n, p, f, s, t in built]
         if activate:
             activate_version(version, [n for n, *_ in built])
     return rows

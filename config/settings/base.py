@@ -278,3 +278,5 @@ DEFAULT_RECOMMENDER = env("DEFAULT_RECOMMENDER", default="popularity")
 RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
 # How often a serving process checks whether another model version became active.
 RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)
+# Logged clicks and saves join the training data once there are at least this many.
+RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)

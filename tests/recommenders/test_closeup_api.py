@@ -140,3 +140,25 @@ def test_the_learned_ranker_serves_the_closeup(key_client, world, models_dir, ex
     body = closeup(key_client, user_id="qa-user", k=12).json()
     assert (body["recommender"], body["fallback_reason"]) == ("ranker", None)
     assert len(body["items"]) == 12 and 5 not in [i["pin_id"] for i in body["items"]]
+
+
+def test_logged_clicks_and_saves_join_the_training_data_once_there_are_enough(world, models_dir, settings):
+    from recommenders.selectors import load_interaction_data
+
+    before = load_interaction_data()
+    settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = 3
+    events = [make_event(i, user_id="new-user", type=t, pin_id=p) for i, (t, p) in
+              enumerate([("click", 1), ("save", 2), ("click", 2)])]
+    ingestion.store_batch(ingestion.accept(events).batch_id)
+    after = load_interaction_data()
+    assert "new-user" not in before.user_ids
+    history = dict(after.history("new-user"))
+    assert history == {after.pin_index(1): 1.0, after.pin_index(2): 3.0}  # a save weighs 2, a click 1
+    settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = 4  # not enough yet: nothing joins
+    assert "new-user" not in load_interaction_data().user_ids
+
+
+def test_a_built_ranker_records_its_training_set(world, models_dir):
+    services.build_all(["ranker"])
+    training = ModelVersion.objects.get(name="ranker", is_active=True).metrics["training"]
+    assert training["queries"] > 0 and training["rows"] >= training["positives"] > 0
