@@ -33,7 +33,9 @@ def test_serve_brings_up_web_worker_and_beat_on_embedded_defaults_and_stops_them
         processes.wait_until(lambda: b"ready" in (tmp_path / "serve.log").read_bytes(), timeout=30,
                              what="the Celery worker to be ready")
         assert (tmp_path / "pinpoint.sqlite3").exists()
-        assert b"Pinpoint is up." in (tmp_path / "serve.log").read_bytes()
+        # The supervisor polls /healthz itself before it prints the banner.
+        processes.wait_until(lambda: b"Pinpoint is up." in (tmp_path / "serve.log").read_bytes(), timeout=30,
+                             what="the banner with the URLs and the login")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

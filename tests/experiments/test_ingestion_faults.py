@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from experiments import ingestion, partitions
+from experiments.models import EventBatch
 from tests import processes
 from tests.experiments.events_helpers import make_batch
 
@@ -30,13 +31,20 @@ pytestmark = [
 ]
 
 
+def _empty_event_tables():
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM experiments_event")
+    EventBatch.objects.all().delete()
+
+
 @pytest.fixture(autouse=True)
 def _empty_events_table():
     # The events table is created by raw SQL (unmanaged), so the flush between
-    # transactional tests does not empty it.
+    # transactional tests does not empty it; and a server of an earlier test may have
+    # flushed its served impressions as it stopped. Start from nothing, leave nothing.
+    _empty_event_tables()
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM experiments_event")
+    _empty_event_tables()
 
 
 def stored_counts() -> tuple[int, int]:
