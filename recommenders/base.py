@@ -92,19 +92,33 @@ class Recommender(ABC):
             scores[banned] = -np.inf
         return top_k(scores, k)
 
+    @classmethod
+    def closeup_query(cls, pin: int, history: Query) -> list[tuple[int, float]]:
+        """The opened pin, then the user's recent pins as lighter queries that together
+        weigh HISTORY_WEIGHT of it."""
+        recent = [(p, w) for p, w in history[-cls.HISTORY_LENGTH:] if p != pin]
+        total = sum(w for _, w in recent) or 1.0
+        return [(pin, 1.0), *((p, w * cls.HISTORY_WEIGHT / total) for p, w in recent)]
+
     def related(self, pin: int, history: Query, k: int, exclude: Iterable[int] = (), user_topics=None):
         """The closeup grid under `pin`. History pins are lighter queries, not
         exclusions: only the opened pin and the excluded (hidden) pins never show."""
-        recent = [(p, w) for p, w in history[-self.HISTORY_LENGTH:] if p != pin]
-        total = sum(w for _, w in recent) or 1.0
-        recent = [(p, w * self.HISTORY_WEIGHT / total) for p, w in recent]
-        return self._ranked([(pin, 1.0), *recent], k, [pin, *exclude], user_topics)
+        return self._ranked(self.closeup_query(pin, history), k, [pin, *exclude], user_topics)
 
     def for_user(self, history: Query, k: int, exclude: Iterable[int] = (), user_topics=None):
         """Pins for a user from their whole history; history pins are not repeated."""
         if not history:
             return []
         return self._ranked(list(history), k, [*(p for p, _ in history), *exclude], user_topics)
+
+
+def top_topics(pin_topic: np.ndarray, history: Query, top: int = 3) -> np.ndarray | None:
+    """The user's `top` topics by engagement weight; None without a history."""
+    if not history:
+        return None
+    pins = np.fromiter((p for p, _ in history), dtype=np.int64)
+    weights = np.fromiter((w for _, w in history), dtype=np.float64)
+    return np.argsort(-np.bincount(pin_topic[pins], weights=weights))[:top]
 
 
 def top_k(scores: np.ndarray, k: int) -> list[tuple[int, float]]:

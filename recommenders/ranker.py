@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from recommenders import evaluation
-from recommenders.base import REGISTRY, Param, Query, Recommender, register, top_k
+from recommenders.base import REGISTRY, Param, Query, Recommender, register, top_k, top_topics
 from recommenders.data import InteractionData, from_edges
 
 SOURCES = {
@@ -102,8 +102,8 @@ class Ranker(Recommender):
             if history_only:
                 query = history
             else:
-                query = self._closeup_query(history[int(rng.integers(len(history)))][0], history)
-            cand, x = self._features(query, self._user_topics(history), len(history), history_only)
+                query = self.closeup_query(history[int(rng.integers(len(history)))][0], history)
+            cand, x = self._features(query, top_topics(self.topic, history), len(history), history_only)
             labels = np.isin(cand, list(held[u])).astype(int)
             if cand.size and labels.any() and not labels.all():
                 xs.append(x)
@@ -119,17 +119,6 @@ class Ranker(Recommender):
         self.training = {"queries": len(groups), "rows": int(sum(groups)), "positives": int(sum(y.sum() for y in ys))}
         self.sources = self._sources_fit(data)  # serve from everything
         return self
-
-    def _closeup_query(self, pin, history) -> list[tuple[int, float]]:
-        rest = [(p, w) for p, w in history[-self.HISTORY_LENGTH:] if p != pin]
-        total = sum(w for _, w in rest) or 1.0
-        return [(pin, 1.0), *((p, w * self.HISTORY_WEIGHT / total) for p, w in rest)]
-
-    def _user_topics(self, history, top=3):
-        if not history:
-            return None
-        counts = np.bincount(self.topic[[p for p, _ in history]], weights=[w for _, w in history])
-        return np.argsort(-counts)[:top]
 
     # --- persistence ---
     def state(self):

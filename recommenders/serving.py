@@ -17,7 +17,7 @@ import numpy as np
 from django.conf import settings
 
 from recommenders import registry
-from recommenders.base import Recommender
+from recommenders.base import Recommender, top_topics
 from recommenders.data import InteractionData
 from recommenders.selectors import active_signature, active_versions
 from recommenders.services import CATALOG, load_catalog
@@ -49,13 +49,8 @@ class LoadedModels:
                     self._instances[key] = instance
         return instance
 
-    def user_topics(self, history, top: int = 3) -> np.ndarray | None:
-        if not history:
-            return None
-        pins = np.fromiter((p for p, _ in history), dtype=np.int64)
-        weights = np.fromiter((w for _, w in history), dtype=np.float64)
-        counts = np.bincount(self.catalog.pin_topic[pins], weights=weights)
-        return np.argsort(-counts)[:top]
+    def user_topics(self, history) -> np.ndarray | None:
+        return top_topics(self.catalog.pin_topic, history)
 
 
 def load_models() -> LoadedModels | None:
