@@ -1,0 +1,98 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from experiments.models import EVENT_TYPES, Experiment
+
+
+def _event_types(value):
+    if not isinstance(value, list) or not all(t in EVENT_TYPES for t in value):
+        raise ValidationError(f"a list of event types from: {', '.join(EVENT_TYPES)}")
+
+
+class Metric(models.Model):
+    """What an experiment is judged on: a per-user aggregate of events after the user's
+    first exposure, compared between variants (see docs/statistics.md)."""
+
+    class Kind(models.TextChoices):
+        PROPORTION = "proportion", "proportion of users"
+        MEAN = "mean", "mean per user"
+        RATIO = "ratio", "ratio of totals"
+
+    class Aggregation(models.TextChoices):
+        ANY = "any", "any (0 or 1 per user)"
+        COUNT = "count", "count of events"
+        SUM = "sum", "sum of event values (each event counts 1)"
+
+    class Direction(models.TextChoices):
+        HIGHER = "higher", "higher is better"
+        LOWER = "lower", "lower is better"
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    numerator_types = models.JSONField(validators=[_event_types], help_text="event types counted in the numerator")
+    denominator_types = models.JSONField(default=list, blank=True, validators=[_event_types],
+                                         help_text="ratio metrics: event types counted in the denominator")
+    aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.COUNT)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.HIGHER)
+    is_guardrail = models.BooleanField(default=False)
+    window_hours = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="count events this many hours after the first exposure; empty: until the analysis",
+    )
+    cuped_pre_period_days = models.PositiveIntegerField(
+        default=7, help_text="days before the first exposure for the CUPED covariate; 0 turns CUPED off",
+    )
+    is_builtin = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self):
+        return self.key
+
+    def clean(self):
+        if self.kind == self.Kind.RATIO and not self.denominator_types:
+            raise ValidationError({"denominator_types": "A ratio metric needs denominator event types."})
+        if self.kind != self.Kind.RATIO and self.denominator_types:
+            raise ValidationError({"denominator_types": "Only ratio metrics have a denominator."})
+        if self.kind == self.Kind.PROPORTION and self.aggregation != self.Aggregation.ANY:
+            raise ValidationError({"aggregation": "A proportion counts users with any such event: use 'any'."})
+
+
+class AnalysisReport(models.Model):
+    """One analysis run of one experiment: written whole when it succeeds, or as a
+    failure with the reason; never half (see analysis/services.py)."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        DAILY = "daily"
+        MANUAL = "manual"
+        API = "api"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="reports")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField()
+    computed_at = models.DateTimeField(help_text="when the run finished")
+    as_of = models.DateTimeField(help_text="events and exposures up to this time were counted")
+    duration_ms = models.PositiveIntegerField(default=0)
+    settings = models.JSONField(default=dict)
+    results = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-computed_at", "-id"]
+        indexes = [models.Index(fields=["experiment", "status", "-computed_at"], name="report_latest_idx")]
+
+    def __str__(self):
+        return f"{self.experiment.key} report {self.pk} ({self.status})"

@@ -28,3 +28,12 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"pinpoint-
 LOG_FORMAT = "text"
 LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+
+# The analysis SQL runs on PostgreSQL and SQLite: when the default database is
+# PostgreSQL, a second (SQLite) alias lets the same test check both in one run.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["sqlite"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(VAR_DIR / "analysis-sqlite-check.sqlite3"),
+        "TEST": {"NAME": str(VAR_DIR / f"test-sqlite-{os.getpid()}.sqlite3")},
+    }

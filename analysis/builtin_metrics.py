@@ -1,0 +1,22 @@
+"""The metrics every Pinpoint install has (created by migration 0002)."""
+
+BUILTIN_METRICS = [
+    {"key": "closeup_ctr", "name": "Closeup CTR", "kind": "ratio", "numerator_types": ["click"],
+     "denominator_types": ["impression"], "aggregation": "count", "direction": "higher",
+     "description": "Clicks per impression on the closeup grid: total clicks over total impressions."},
+    {"key": "save_rate", "name": "Save rate", "kind": "ratio", "numerator_types": ["save"],
+     "denominator_types": ["impression"], "aggregation": "count", "direction": "higher",
+     "description": "Saves per impression: total saves over total impressions."},
+    {"key": "engaged_users", "name": "Engaged users", "kind": "proportion", "numerator_types": ["click", "save"],
+     "denominator_types": [], "aggregation": "any", "direction": "higher",
+     "description": "Share of exposed users with at least one click or save."},
+    {"key": "saves_per_user", "name": "Saves per user", "kind": "mean", "numerator_types": ["save"],
+     "denominator_types": [], "aggregation": "count", "direction": "higher",
+     "description": "Saves per exposed user."},
+    {"key": "closeups_per_user", "name": "Closeups per user", "kind": "mean", "numerator_types": ["closeup"],
+     "denominator_types": [], "aggregation": "count", "direction": "higher",
+     "description": "Closeup opens per exposed user."},
+    {"key": "hide_rate", "name": "Hide rate", "kind": "ratio", "numerator_types": ["hide"],
+     "denominator_types": ["impression"], "aggregation": "count", "direction": "lower", "is_guardrail": True,
+     "description": "Hides per impression; a guardrail: it must not go up."},
+]

@@ -1,0 +1,28 @@
+from django.db import migrations
+
+
+def forwards(apps, schema_editor):
+    from analysis.builtin_metrics import BUILTIN_METRICS
+    from analysis.schedules import ensure_schedules
+
+    alias = schema_editor.connection.alias
+    Metric = apps.get_model("analysis", "Metric")
+    for spec in BUILTIN_METRICS:
+        Metric.objects.using(alias).update_or_create(key=spec["key"], defaults={**spec, "is_builtin": True})
+    ensure_schedules(apps, using=alias)
+
+
+def backwards(apps, schema_editor):
+    alias = schema_editor.connection.alias
+    apps.get_model("analysis", "Metric").objects.using(alias).filter(is_builtin=True).delete()
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.using(alias).filter(
+        task="analysis.tasks.analyze_running_experiments").delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("analysis", "0001_initial"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,318 @@
+"""Per-variant sufficient statistics of an experiment's metrics, computed in the database.
+
+This is the one module with the SQL that aggregates (PostgreSQL and SQLite). It reads
+exposures (one row per user and experiment, forced QA users left out) and events, and
+returns, per variant (and segment), the moments of a handful of per-user variables:
+n, Σv and Σv_i·v_j. No event row reaches Python.
+
+    x   the experiment's exposed users, with their first exposure time t0
+    e   the events of the types the metrics need, from the earliest pre-period on
+    u   one row per user: each variable as a conditional count (or 0/1 for "any") of
+        that user's events after t0 (within the metric's window), or, for a CUPED
+        covariate, in the pre-period days before t0
+    →   per variant: COUNT(*), SUM(v), SUM(v_i·v_j)
+
+The daily series (for the charts) is the same per user and day, turned into the
+changes each user-day makes to the cumulative sums, so one pass gives every day.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+from django.db import connections, transaction
+
+from analysis.stats.moments import Moments
+from experiments.models import EVENT_TYPES
+
+NO_SEGMENT = None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What the SQL needs of a metric (a plain copy of the Metric row)."""
+
+    key: str
+    kind: str
+    numerator_types: tuple[str, ...]
+    denominator_types: tuple[str, ...] = ()
+    aggregation: str = "count"
+    window_hours: int | None = None
+    pre_period_days: int = 0
+
+    @classmethod
+    def of(cls, metric) -> "MetricSpec":
+        return cls(metric.key, metric.kind, tuple(metric.numerator_types), tuple(metric.denominator_types),
+                   metric.aggregation, metric.window_hours, metric.cuped_pre_period_days)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One per-user number: events of `types` after first exposure (within `window_hours`),
+    or in the `pre_days` before it."""
+
+    types: tuple[str, ...]
+    any: bool
+    window_hours: int | None = None
+    pre_days: int = 0
+
+    def __post_init__(self):
+        if not self.types or any(t not in EVENT_TYPES for t in self.types):
+            raise ValueError(f"unknown event types {self.types!r}")
+
+
+@dataclass
+class MetricLayout:
+    """Where a metric's variables sit in the moments: post (1 or 2) and pre (0, 1 or 2)."""
+
+    post: list[int] = field(default_factory=list)
+    pre: list[int] = field(default_factory=list)
+
+
+def plan(metrics: list[MetricSpec], cuped: bool = True) -> tuple[list[Variable], dict[str, MetricLayout]]:
+    """The distinct per-user variables the metrics need, and where each metric's are."""
+    variables: list[Variable] = []
+
+    def index(v: Variable) -> int:
+        if v not in variables:
+            variables.append(v)
+        return variables.index(v)
+
+    layouts = {}
+    for m in metrics:
+        is_any = m.kind == "proportion" or m.aggregation == "any"
+        parts = [tuple(sorted(m.numerator_types))]
+        if m.kind == "ratio":
+            parts.append(tuple(sorted(m.denominator_types)))
+        layout = MetricLayout()
+        for types in parts:
+            layout.post.append(index(Variable(types, is_any and types == parts[0], m.window_hours)))
+        if cuped and m.pre_period_days > 0:
+            for types in parts:
+                layout.pre.append(index(Variable(types, is_any and types == parts[0], None, m.pre_period_days)))
+        layouts[m.key] = layout
+    return variables, layouts
+
+
+def product_pairs(layouts: dict[str, MetricLayout]) -> list[tuple[int, int]]:
+    pairs = set()
+    for layout in layouts.values():
+        idx = sorted(layout.post + layout.pre)
+        pairs.update((a, b) for i, a in enumerate(idx) for b in idx[i:])
+    return sorted(pairs)
+
+
+# --- Dialects -----------------------------------------------------------------------
+
+
+class _Dialect:
+    """Time arithmetic: PostgreSQL on timestamptz, SQLite on julian days (its stored
+    datetimes are strings in more than one format; julianday() reads them all)."""
+
+    def __init__(self, vendor: str):
+        self.pg = vendor == "postgresql"
+
+    def time(self, column: str) -> str:
+        return column if self.pg else f"julianday({column})"
+
+    def param_time(self) -> str:
+        return "%s" if self.pg else "julianday(%s)"
+
+    def time_value(self, dt: datetime):
+        return dt if self.pg else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def plus_hours(self, expr: str, hours: int) -> str:
+        return f"({expr} + interval '{int(hours)} hours')" if self.pg else f"({expr} + {int(hours) / 24.0!r})"
+
+    def minus_days(self, expr: str, days: int) -> str:
+        return f"({expr} - interval '{int(days)} days')" if self.pg else f"({expr} - {int(days)})"
+
+    def day(self, expr: str) -> str:
+        return f"(({expr}) AT TIME ZONE 'UTC')::date" if self.pg else f"date({expr})"
+
+    def segment(self) -> str:
+        return "x.attributes ->> %s" if self.pg else "json_extract(x.attributes, %s)"
+
+    def segment_param(self, key: str) -> str:
+        return key if self.pg else '$."' + key.replace('"', "") + '"'
+
+    def as_float(self, expr: str) -> str:
+        return f"({expr})::float8" if self.pg else f"CAST({expr} AS REAL)"
+
+
+def _types_sql(types) -> str:
+    if any(t not in EVENT_TYPES for t in types):
+        raise ValueError(f"unknown event types {types!r}")
+    return ", ".join(f"'{t}'" for t in types)  # validated against EVENT_TYPES above
+
+
+def _condition(v: Variable, d: _Dialect) -> str:
+    cond = [f"e.type IN ({_types_sql(v.types)})"]
+    if v.pre_days:
+        cond += ["e.t < x.t0", f"e.t >= {d.minus_days('x.t0', v.pre_days)}"]
+    else:
+        cond.append("e.t >= x.t0")
+        if v.window_hours:
+            cond.append(f"e.t < {d.plus_hours('x.t0', v.window_hours)}")
+    return " AND ".join(cond)
+
+
+def _per_user_expression(v: Variable, d: _Dialect) -> str:
+    fn = "MAX" if v.any else "SUM"
+    return f"COALESCE({fn}(CASE WHEN {_condition(v, d)} THEN 1 ELSE 0 END), 0)"
+
+
+def _sources(d: _Dialect, variables, experiment_id, as_of, since, segment_by, post_only=False):
+    """The x and e CTEs, with their parameters."""
+    params: list = []
+    seg = ""
+    if segment_by:
+        seg = f", {d.segment()} AS segment"
+        params.append(d.segment_param(segment_by))
+    types = sorted({t for v in variables for t in v.types if not (post_only and v.pre_days)})
+    sql = f"""
+        WITH x AS (
+            SELECT user_id, variant_id, {d.time('first_exposed_at')} AS t0{seg}
+            FROM experiments_exposure x
+            WHERE experiment_id = %s AND NOT forced AND first_exposed_at <= %s
+        ),
+        e AS (
+            SELECT user_id, type, {d.time('occurred_at')} AS t
+            FROM experiments_event
+            WHERE occurred_at >= %s AND occurred_at <= %s AND type IN ({_types_sql(types)})
+        )"""
+    params += [experiment_id, d.time_value(as_of), d.time_value(since), d.time_value(as_of)]
+    return sql, params
+
+
+def _earliest_event_needed(cursor, experiment_id: int, variables: list[Variable]) -> datetime | None:
+    cursor.execute("SELECT MIN(first_exposed_at) FROM experiments_exposure WHERE experiment_id = %s AND NOT forced",
+                   [experiment_id])
+    (first,) = cursor.fetchone()
+    if first is None:
+        return None
+    if isinstance(first, str):  # SQLite without Django's converters on a raw cursor
+        first = datetime.fromisoformat(first)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return first - timedelta(days=max((v.pre_days for v in variables), default=0))
+
+
+def _run(using: str, sql: str, params: list) -> list[tuple]:
+    conn = connections[using]
+    with transaction.atomic(using=using), conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            # One hash table of all exposed users and one of per-user sums; keep both in memory.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[tuple[int, int]], as_of: datetime,
+                    segment_by: str | None = None, using: str = "default") -> dict[tuple[int, str | None], Moments]:
+    """{(variant_id, segment): Moments over `variables`}; products outside `pairs` are nan.
+
+    Variants without any exposed user are absent."""
+    conn = connections[using]
+    d = _Dialect(conn.vendor)
+    with conn.cursor() as cursor:
+        since = _earliest_event_needed(cursor, experiment_id, variables)
+    if since is None:
+        return {}
+    sources, params = _sources(d, variables, experiment_id, as_of, since, segment_by)
+    per_user = ",\n                ".join(f"{_per_user_expression(v, d)} AS v{i}" for i, v in enumerate(variables))
+    seg = ", x.segment" if segment_by else ""
+    sums = ", ".join(f"SUM(v{i})" for i in range(len(variables)))
+    products = ", ".join(f"SUM({d.as_float(f'v{a} * v{b}')})" for a, b in pairs)
+    sql = f"""{sources},
+        u AS (
+            SELECT x.variant_id{seg},
+                {per_user}
+            FROM x LEFT JOIN e ON e.user_id = x.user_id
+            GROUP BY x.variant_id, x.user_id{seg}
+        )
+        SELECT variant_id, {"segment" if segment_by else "NULL"}, COUNT(*), {sums}{", " if pairs else ""}{products}
+        FROM u GROUP BY variant_id{", segment" if segment_by else ""}"""
+    k = len(variables)
+    out = {}
+    for row in _run(using, sql, params):
+        variant_id, segment, n = row[0], row[1], int(row[2])
+        s = tuple(float(x or 0) for x in row[3:3 + k])
+        q = np.full((k, k), np.nan)
+        for (a, b), value in zip(pairs, row[3 + k:], strict=True):
+            q[a, b] = q[b, a] = float(value or 0)
+        out[(variant_id, None if segment is None else str(segment))] = Moments(n, s, tuple(map(tuple, q)))
+    return out
+
+
+@dataclass(frozen=True)
+class DailyMoments:
+    """Per variant, the cumulative moments of one metric's post variables at the end of each day."""
+
+    days: list[date]
+    by_variant: dict[int, list[Moments]]
+
+
+def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime,
+                  using: str = "default") -> DailyMoments:
+    """The cumulative moments at the end of each UTC day up to `as_of`, for one or two
+    post-exposure variables (a metric's numerator and denominator).
+
+    A user's cumulative count only changes on days with events, so the query returns,
+    per variant and day, the change in Σv and Σv_i·v_j those user-days make (from the
+    running per-user totals and their previous values); Python adds them up."""
+    if not 1 <= len(variables) <= 2 or any(v.pre_days for v in variables):
+        raise ValueError("daily moments take one metric's post-exposure variables")
+    conn = connections[using]
+    d = _Dialect(conn.vendor)
+    with conn.cursor() as cursor:
+        since = _earliest_event_needed(cursor, experiment_id, variables)
+    if since is None:
+        return DailyMoments([], {})
+    sources, params = _sources(d, variables, experiment_id, as_of, since, None, post_only=True)
+    k = len(variables)
+    names = ["a", "b"][:k]
+    per_day = ", ".join(f"{_per_user_expression(v, d)} AS {n}" for v, n in zip(variables, names, strict=True))
+    window = "OVER (PARTITION BY user_id ORDER BY day)"
+    running = ", ".join(f"{'MAX' if v.any else 'SUM'}({n}) {window} AS c{n}"
+                        for v, n in zip(variables, names, strict=True))
+    lagged = ", ".join(f"c{n}, COALESCE(LAG(c{n}) {window}, 0) AS p{n}" for n in names)
+    pair_names = [(a, b) for i, a in enumerate(names) for b in names[i:]]
+    deltas = ", ".join([f"SUM(c{n} - p{n})" for n in names]
+                       + [f"SUM({d.as_float(f'c{a} * c{b} - p{a} * p{b}')})" for a, b in pair_names])
+    sql = f"""{sources},
+        ud AS (
+            SELECT x.variant_id, x.user_id, {d.day('e.t')} AS day, {per_day}
+            FROM x JOIN e ON e.user_id = x.user_id AND e.t >= x.t0
+            GROUP BY x.variant_id, x.user_id, {d.day('e.t')}
+        ),
+        c AS (SELECT variant_id, user_id, day, {running} FROM ud),
+        p AS (SELECT variant_id, user_id, day, {lagged} FROM c)
+        SELECT variant_id, day, {deltas} FROM p GROUP BY variant_id, day
+        UNION ALL
+        SELECT variant_id, {d.day('t0')} AS day, {", ".join(["0"] * (k + len(pair_names)))}, COUNT(*)
+        FROM x GROUP BY variant_id, {d.day('t0')}"""
+    # The exposure rows carry their count in the last column; event rows a NULL there.
+    sql = sql.replace(f"SELECT variant_id, day, {deltas} FROM p", f"SELECT variant_id, day, {deltas}, NULL FROM p")
+    rows = _run(using, sql, params)
+    changes: dict[int, dict[date, np.ndarray]] = defaultdict(dict)
+    for variant_id, day, *values in rows:
+        day = day if isinstance(day, date) else date.fromisoformat(str(day))
+        vec = np.array([float(v or 0) for v in values])
+        slot = changes[variant_id].setdefault(day, np.zeros(len(vec)))
+        slot += vec
+    days = sorted({day for per in changes.values() for day in per})
+    out = {}
+    for variant_id, per in changes.items():
+        total = np.zeros(k + len(pair_names) + 1)
+        series = []
+        for day in days:
+            total = total + per.get(day, 0)
+            q = np.zeros((k, k))
+            for (a, b), value in zip(pair_names, total[k:k + len(pair_names)], strict=True):
+                i, j = names.index(a), names.index(b)
+                q[i, j] = q[j, i] = value
+            series.append(Moments(int(total[-1]), tuple(total[:k]), tuple(map(tuple, q))))
+        out[variant_id] = series
+    return DailyMoments(days, out)
