@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("core.api.urls")),
     path("", include("experiments.api.urls")),
+    path("", include("analysis.api.urls")),
 ]
 
 urlpatterns = [

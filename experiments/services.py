@@ -191,6 +191,7 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
         errors["surface"] = [f"Layer {layer.key} belongs to the {layer.surface} surface, not {surface}."]
     errors.update(validate_variants(variants))
     errors.update(_targeting_errors(fields.get("targeting", {})))
+    errors.update(_metric_errors(fields))
     # Lock the layer row: two creations racing for the same slice must not both win.
     Layer.objects.select_for_update().filter(pk=layer.pk).first()
     slice_, slice_errors = _validate_slice(layer, layer_buckets)
@@ -210,6 +211,24 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     ])
     _audit(experiment, actor, "create", None, snapshot(experiment))
     return experiment
+
+
+def _metric_errors(fields: dict) -> dict:
+    """Metrics must exist (analysis.Metric) for the experiment to be analysable."""
+    from analysis.models import Metric
+
+    named = ([fields["primary_metric"]] if "primary_metric" in fields else []) + list(fields.get("guardrail_metrics")
+                                                                                    or [])
+    if not named:
+        return {}
+    known = set(Metric.objects.filter(key__in=named).values_list("key", flat=True))
+    errors = {}
+    if "primary_metric" in fields and fields["primary_metric"] not in known:
+        errors["primary_metric"] = [f"Unknown metric {fields['primary_metric']!r}; see /api/v1/metrics."]
+    unknown = [m for m in fields.get("guardrail_metrics") or [] if m not in known]
+    if unknown:
+        errors["guardrail_metrics"] = [f"Unknown metrics: {', '.join(unknown)}; see /api/v1/metrics."]
+    return errors
 
 
 def _targeting_errors(targeting) -> dict:
@@ -249,6 +268,7 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
                         errors["forced_user_ids"] = [f"User {u!r} is forced into both {owners[u]} and {key}."]
     if "targeting" in changes:
         errors.update(_targeting_errors(changes["targeting"]))
+    errors.update(_metric_errors(changes))
     if "layer_buckets" in changes:
         slice_, slice_errors = _validate_slice(experiment.layer, changes["layer_buckets"], exclude_id=experiment.id)
         errors.update(slice_errors)

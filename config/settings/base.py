@@ -280,3 +280,11 @@ RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
 RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
+
+# --- Analysis ---------------------------------------------------------------------
+ANALYSIS_ALPHA = env.float("ANALYSIS_ALPHA", default=0.05)
+# holm (family-wise error), bh (false discovery rate) or none; see docs/statistics.md.
+ANALYSIS_CORRECTION = env("ANALYSIS_CORRECTION", default="holm")
+# A Celery analysis may take longer than the other tasks; the visibility timeout caps
+# it on Redis, and an advisory lock keeps a redelivered copy from running it twice.
+ANALYSIS_TASK_TIME_LIMIT = env.int("ANALYSIS_TASK_TIME_LIMIT", default=600)

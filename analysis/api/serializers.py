@@ -1,0 +1,74 @@
+from rest_framework import serializers
+
+from analysis.models import AnalysisReport, Metric
+from experiments.models import EVENT_TYPES
+
+
+class MetricSerializer(serializers.ModelSerializer):
+    numerator_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), min_length=1)
+    denominator_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), required=False,
+                                              default=list)
+
+    class Meta:
+        model = Metric
+        fields = ["key", "name", "description", "kind", "numerator_types", "denominator_types", "aggregation",
+                  "direction", "is_guardrail", "window_hours", "cuped_pre_period_days", "is_builtin", "created_at"]
+        read_only_fields = ["is_builtin", "created_at"]
+
+    def validate(self, attrs):
+        kind = attrs.get("kind")
+        errors = {}
+        if kind == Metric.Kind.RATIO and not attrs.get("denominator_types"):
+            errors["denominator_types"] = ["A ratio metric needs denominator event types."]
+        if kind != Metric.Kind.RATIO and attrs.get("denominator_types"):
+            errors["denominator_types"] = ["Only ratio metrics have a denominator."]
+        if kind == Metric.Kind.PROPORTION and attrs.get("aggregation", "count") != Metric.Aggregation.ANY:
+            errors["aggregation"] = ["A proportion counts users with any such event: use 'any'."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class AnalyzeRequestSerializer(serializers.Serializer):
+    segment_by = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,64}$", required=False, allow_null=True, default=None,
+                                        help_text="an exposure attribute to split results by (platform, country…)")
+    cuped = serializers.BooleanField(required=False, default=True)
+
+
+class ReportSummarySerializer(serializers.ModelSerializer):
+    requested_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AnalysisReport
+        fields = ["id", "status", "trigger", "requested_by", "started_at", "computed_at", "as_of", "duration_ms",
+                  "error"]
+
+    def get_requested_by(self, report) -> str | None:
+        return report.requested_by.get_username() if report.requested_by_id else None
+
+
+class ResultsSerializer(serializers.Serializer):
+    """Documentation of the results document (see docs/statistics.md)."""
+
+    experiment = serializers.CharField()
+    report_id = serializers.IntegerField()
+    status = serializers.CharField()
+    computed_at = serializers.DateTimeField()
+    as_of = serializers.DateTimeField()
+    srm = serializers.DictField()
+    metrics = serializers.ListField(child=serializers.DictField())
+    power = serializers.DictField(allow_null=True)
+    series = serializers.DictField(required=False)
+    segments = serializers.ListField(child=serializers.DictField(), required=False)
+    settings = serializers.DictField()
+    latest_failure = serializers.DictField(required=False)
+
+
+class PowerSerializer(serializers.Serializer):
+    mde = serializers.FloatField(min_value=0.0001, max_value=10, required=False,
+                                 help_text="relative minimum detectable effect (0.02 is 2%)")
+    alpha = serializers.FloatField(min_value=0.0001, max_value=0.5, required=False, default=0.05)
+    power = serializers.FloatField(min_value=0.05, max_value=0.999, required=False, default=0.8)
+    baseline_mean = serializers.FloatField(required=False)
+    unit_variance = serializers.FloatField(min_value=0, required=False)
+    users_per_day = serializers.FloatField(min_value=0, required=False, help_text="per variant")

@@ -1,0 +1,126 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analysis import selectors, services
+from analysis.api import serializers as s
+from analysis.api.renderers import ReportCSVRenderer
+from analysis.models import AnalysisReport, Metric
+from analysis.stats import power as power_stats
+from core.api.renderers import FastJSONRenderer
+from experiments.models import Experiment
+
+FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv or json: a download")
+
+
+def _download(response: Response, request, name: str) -> Response:
+    fmt = request.query_params.get("format")
+    if fmt in ("csv", "json") and response.status_code == 200:
+        response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+class ExperimentReportView(APIView):
+    queryset = AnalysisReport.objects.none()
+    renderer_classes = [FastJSONRenderer, ReportCSVRenderer]
+
+    def experiment(self, key) -> Experiment:
+        return get_object_or_404(Experiment, key=key)
+
+
+class ResultsView(ExperimentReportView):
+    @extend_schema(summary="The latest analysis of an experiment", parameters=[FORMAT],
+                   responses={200: s.ResultsSerializer, 404: OpenApiResponse(description="not analysed yet")})
+    def get(self, request, key):
+        experiment = self.experiment(key)
+        report = selectors.latest_report(experiment)
+        failure = selectors.latest_failure_since_success(experiment)
+        if report is None:
+            detail = "This experiment has not been analysed yet: POST to its analyze endpoint."
+            if failure:
+                detail = f"The last analysis failed: {failure.error}"
+            raise NotFound(detail)
+        body = services.report_body(report)
+        if failure:
+            body["latest_failure"] = {"report_id": failure.pk, "computed_at": failure.computed_at,
+                                      "error": failure.error}
+        return _download(Response(body), request, f"{key}-results-{report.pk}")
+
+
+class ReportListView(ExperimentReportView):
+    @extend_schema(summary="Every analysis run of an experiment, newest first",
+                   responses=s.ReportSummarySerializer(many=True))
+    def get(self, request, key):
+        experiment = self.experiment(key)
+        reports = list(selectors.reports_of(experiment)[:200])
+        return Response(s.ReportSummarySerializer(reports, many=True).data)
+
+
+class ReportDetailView(ExperimentReportView):
+    @extend_schema(summary="One stored analysis", parameters=[FORMAT], responses=s.ResultsSerializer)
+    def get(self, request, key, report_id):
+        experiment = self.experiment(key)
+        report = get_object_or_404(AnalysisReport, experiment=experiment, pk=report_id)
+        return _download(Response(services.report_body(report)), request, f"{key}-report-{report.pk}")
+
+
+class AnalyzeView(ExperimentReportView):
+    @extend_schema(summary="Run the analysis now", request=s.AnalyzeRequestSerializer,
+                   responses={201: s.ResultsSerializer, 409: OpenApiResponse(description="already running"),
+                              422: OpenApiResponse(description="the analysis failed; the reason is recorded")})
+    def post(self, request, key):
+        experiment = self.experiment(key)
+        body = s.AnalyzeRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        try:
+            report = services.run_analysis(experiment, trigger=AnalysisReport.Trigger.API, actor=request.user,
+                                           **body.validated_data)
+        except services.AnalysisBusy:
+            return Response({"detail": "An analysis of this experiment is running; try again shortly."},
+                            status=status.HTTP_409_CONFLICT)
+        except services.AnalysisFailed as exc:
+            return Response(services.report_body(exc.report), status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(services.report_body(report), status=status.HTTP_201_CREATED)
+
+
+class PowerView(ExperimentReportView):
+    @extend_schema(summary="Sample size, MDE and duration for the primary metric",
+                   parameters=[s.PowerSerializer], responses=dict)
+    def get(self, request, key):
+        experiment = self.experiment(key)
+        q = s.PowerSerializer(data=request.query_params)
+        q.is_valid(raise_exception=True)
+        p = q.validated_data
+        report = selectors.latest_report(experiment)
+        observed = (report.results or {}).get("power") if report else None
+        mean = p.get("baseline_mean", observed and observed.get("baseline_mean"))
+        variance = p.get("unit_variance", observed and observed.get("unit_variance"))
+        if not mean or not variance:
+            raise ValidationError({"baseline_mean": ["No data yet to take the baseline from: give baseline_mean "
+                                                     "and unit_variance."]})
+        mde = p.get("mde", experiment.minimum_detectable_effect)
+        per_day = p.get("users_per_day", observed.get("users_per_variant_per_day") if observed else 0) or 0
+        n = power_stats.users_per_variant(mde, mean, variance, p["alpha"], p["power"])
+        return Response({
+            "metric": experiment.primary_metric, "mde": mde, "alpha": p["alpha"], "power": p["power"],
+            "baseline_mean": mean, "unit_variance": variance, "users_per_variant": n,
+            "users_per_variant_per_day": per_day, "days_needed": n / per_day if n and per_day else None,
+            "observed": observed,
+        })
+
+
+class MetricListCreateView(generics.ListCreateAPIView):
+    queryset = Metric.objects.all()
+    serializer_class = s.MetricSerializer
+    pagination_class = None
+
+
+class MetricDetailView(generics.RetrieveAPIView):
+    queryset = Metric.objects.all()
+    serializer_class = s.MetricSerializer
+    lookup_field = "key"
+
+

@@ -1,0 +1,69 @@
+import json
+import re
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from analysis import services
+from analysis.exports import report_csv
+from analysis.models import AnalysisReport
+from experiments.models import Experiment
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{x * 100:+.2f}%"
+
+
+class Command(BaseCommand):
+    help = "Analyse an experiment now, store the report and print its metrics (or the report as JSON or CSV)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("key", help="the experiment's key")
+        parser.add_argument("--segment-by", help="an exposure attribute to split results by (platform, country…)")
+        parser.add_argument("--no-cuped", action="store_true", help="leave out the CUPED adjustment")
+        parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    def handle(self, *args, key, segment_by, no_cuped, format, **options):
+        experiment = Experiment.objects.filter(key=key).first()
+        if experiment is None:
+            raise CommandError(f"no experiment with key {key!r}")
+        if segment_by and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", segment_by):
+            raise CommandError("--segment-by takes an attribute name: letters, digits, _ . -")
+        with tqdm(total=len(services.STEPS), desc=f"analysing {key}", unit="step", file=self.stderr) as bar:
+            def progress(step):
+                bar.set_postfix_str(step)
+                bar.update(1)
+            try:
+                report = services.run_analysis(experiment, trigger=AnalysisReport.Trigger.MANUAL,
+                                               segment_by=segment_by, cuped=not no_cuped, progress=progress)
+            except services.AnalysisBusy as exc:
+                raise CommandError(f"{exc}; try again shortly") from exc
+            except services.AnalysisFailed as exc:
+                raise CommandError(f"analysis failed (report {exc.report.pk}): {exc.report.error}") from exc
+        body = services.report_body(report)
+        if format == "json":
+            self.stdout.write(json.dumps(body, default=str, indent=2))
+            return
+        if format == "csv":
+            self.stdout.write(report_csv({**body, "computed_at": str(body["computed_at"])}), ending="")
+            return
+        srm = body["srm"]
+        self.stdout.write(f"{key}: report {report.pk}, {body['users']:,} users, {report.duration_ms} ms")
+        flag = "FLAGGED: sample ratio mismatch" if srm["flagged"] else "ok"
+        self.stdout.write(f"SRM p = {srm['p_value'] if srm['p_value'] is not None else '—'} ({flag})")
+        self.stdout.write(f"{'metric':20s} {'role':9s} {'variant':14s} {'users':>9s} {'mean':>10s} "
+                          f"{'lift':>9s} {'95% CI':>20s} {'p':>8s}  significant")
+        for block in body["metrics"]:
+            comparisons = {c["variant"]: c for c in block["comparisons"]}
+            for v in block["variants"]:
+                c = comparisons.get(v["variant"])
+                mean = "—" if v["mean"] is None else f"{v['mean']:.4f}"
+                if c is None:
+                    self.stdout.write(f"{block['metric']:20s} {block['role']:9s} {v['variant']:14s} "
+                                      f"{v['users']:>9,} {mean:>10s}   (control)")
+                    continue
+                ci = f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}]"
+                p = "—" if c["p_value"] is None else f"{c['p_value']:.4f}"
+                self.stdout.write(f"{block['metric']:20s} {block['role']:9s} {v['variant']:14s} {v['users']:>9,} "
+                                  f"{mean:>10s} {_pct(c['relative_lift']):>9s} {ci:>20s} {p:>8s}  "
+                                  f"{'yes' if c['significant'] else 'no'}")

@@ -1,0 +1,145 @@
+"""Running an analysis: moments from the database, statistics in pure code, one report
+row written at the end (or one failure row): never a half-written report."""
+
+import logging
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from django.conf import settings as django_settings
+from django.db import connection
+
+from analysis import results as R
+from analysis import selectors
+from analysis.models import AnalysisReport
+from analysis.sufficient_statistics import MetricSpec, daily_moments, plan, product_pairs, variant_moments
+from experiments.models import Experiment
+
+logger = logging.getLogger(__name__)
+
+STEPS = ("per-variant statistics", "daily series", "segments", "tests", "save")
+
+
+class AnalysisFailed(Exception):
+    def __init__(self, report: AnalysisReport):
+        super().__init__(report.error)
+        self.report = report
+
+
+class AnalysisBusy(Exception):
+    """Another process is analysing this experiment right now."""
+
+
+def analysis_settings(experiment: Experiment, segment_by: str | None = None, cuped: bool = True) -> R.Settings:
+    mde = experiment.minimum_detectable_effect or 0.02
+    return R.Settings(alpha=django_settings.ANALYSIS_ALPHA, correction=django_settings.ANALYSIS_CORRECTION,
+                      cuped=cuped, sequential_tau=mde, minimum_detectable_effect=mde, segment_by=segment_by)
+
+
+def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
+            progress=None) -> dict:
+    """The report body for an experiment as of a time. Runs one aggregate query for all
+    metrics, one for the primary metric's daily series, and one more for segments."""
+    step = progress or (lambda name: None)
+    settings = analysis_settings(experiment, segment_by, cuped)
+    chosen = selectors.metrics_for(experiment)
+    variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
+    pairs = product_pairs(layouts)
+    metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
+                            tuple(layouts[m.key].pre)) for m, role in chosen]
+    variants = [R.VariantInfo(v.id, v.key, v.weight, v.is_control) for v in experiment.variants.all()]
+    if variants and not any(v.is_control for v in variants):
+        variants[0] = R.VariantInfo(variants[0].id, variants[0].key, variants[0].weight, True)
+
+    raw = variant_moments(experiment.id, variables, pairs, as_of)
+    moments = {vid: m for (vid, _), m in raw.items()}
+    step(STEPS[0])
+
+    series = None
+    primary = next((m for m in metrics if m.role == "primary"), None)
+    if primary is not None:
+        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of)
+        series = R.series_block(primary, variants, daily.days, daily.by_variant, settings)
+    step(STEPS[1])
+
+    segments = None
+    if segment_by:
+        by_segment: dict[str, dict[int, object]] = {}
+        for (vid, seg), m in variant_moments(experiment.id, variables, pairs, as_of, segment_by=segment_by).items():
+            by_segment.setdefault("(none)" if seg is None else seg, {})[vid] = m
+        segments = by_segment
+    step(STEPS[2])
+
+    start = experiment.started_at or as_of
+    end = min(as_of, experiment.stopped_at) if experiment.stopped_at else as_of
+    days_running = max(0.0, (end - start).total_seconds() / 86400)
+    report = R.build_report(experiment.key, variants, metrics, moments, settings, days_running, series, segments)
+    step(STEPS[3])
+    return report
+
+
+@contextmanager
+def _exclusive(experiment_id: int):
+    """On PostgreSQL, a session advisory lock per experiment: a redelivered task or a
+    second click on "re-run" does not run the same analysis twice at once."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = 0x5050_0000 + experiment_id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            raise AnalysisBusy(f"experiment {experiment_id} is being analysed")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.MANUAL, actor=None,
+                 segment_by: str | None = None, cuped: bool = True, as_of: datetime | None = None,
+                 progress=None) -> AnalysisReport:
+    """Analyse and store a report. On failure a failed report with the reason is stored
+    and AnalysisFailed raised; a lost database connection propagates (nothing can be
+    recorded then, and the caller retries)."""
+    from django.db import InterfaceError, OperationalError
+
+    started = datetime.now(UTC)
+    as_of = as_of or started
+    clock = time.perf_counter()
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    fields = {"experiment": experiment, "trigger": trigger, "requested_by": user, "started_at": started,
+              "as_of": as_of}
+    with _exclusive(experiment.id):
+        try:
+            body = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            logger.exception("analysis of %s failed", experiment.key)
+            report = AnalysisReport.objects.create(
+                status=AnalysisReport.Status.FAILED, computed_at=datetime.now(UTC),
+                duration_ms=int((time.perf_counter() - clock) * 1000), error=f"{type(exc).__name__}: {exc}",
+                settings=analysis_settings(experiment, segment_by, cuped).as_dict(), **fields,
+            )
+            raise AnalysisFailed(report) from exc
+        report = AnalysisReport.objects.create(
+            status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
+            duration_ms=int((time.perf_counter() - clock) * 1000), settings=body["settings"], results=body,
+            **fields,
+        )
+    if progress:
+        progress(STEPS[4])
+    return report
+
+
+def report_body(report: AnalysisReport) -> dict:
+    """The results document of a stored report, as the API returns it."""
+    body = dict(report.results or {})
+    body.update({"experiment": report.experiment.key, "report_id": report.pk, "status": report.status,
+                 "trigger": report.trigger, "computed_at": report.computed_at, "as_of": report.as_of,
+                 "duration_ms": report.duration_ms})
+    if report.status == AnalysisReport.Status.FAILED:
+        body["error"] = report.error
+    return body
