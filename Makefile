@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders clean
+.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-assignment: install
 
 bench-ingest: install
 	$(PY) bench/ingest.py
+
+bench-analysis: install
+	$(PY) bench/analysis.py
 
 bench-recommenders: install
 	$(PY) bench/recommenders.py

@@ -2,13 +2,11 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from analysis.builtin_metrics import BUILTIN_METRICS
+    from analysis.builtin_metrics import ensure_builtin_metrics
     from analysis.schedules import ensure_schedules
 
     alias = schema_editor.connection.alias
-    Metric = apps.get_model("analysis", "Metric")
-    for spec in BUILTIN_METRICS:
-        Metric.objects.using(alias).update_or_create(key=spec["key"], defaults={**spec, "is_builtin": True})
+    ensure_builtin_metrics(apps, using=alias)
     ensure_schedules(apps, using=alias)
 
 

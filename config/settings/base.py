@@ -152,6 +152,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "experiments.models.EVENT_TYPES"},
 }
 
 # Requests bodies above this are refused with 413 before they are parsed.
