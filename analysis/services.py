@@ -36,8 +36,30 @@ def analysis_settings(experiment: Experiment, segment_by: str | None = None, cup
                       cuped=cuped, sequential_tau=mde, minimum_detectable_effect=mde, segment_by=segment_by)
 
 
+def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool) -> dict:
+    """The primary metric's daily cumulative series.
+
+    Each past day's point is the state its last analysis saw, carried over from the
+    previous report (as GrowthBook and Statsig chart their stored daily snapshots), and
+    today's point comes from this run's moments: no extra pass over the events. The
+    first analysis (or `backfill`) recomputes every day in one query instead."""
+    today = as_of.astimezone(UTC).date()
+    previous = None if backfill else selectors.latest_report(experiment)
+    carried = None
+    if previous is not None and previous.as_of <= as_of:
+        old = (previous.results or {}).get("series") or {}
+        if old.get("metric") == primary.key and old.get("days") is not None:
+            carried = [d for d in old["days"] if d["date"] < today.isoformat()]
+    if carried is None:
+        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of)
+        return {**R.series_block(primary, variants, daily.days, daily.by_variant, settings), "source": "backfill"}
+    now = {vid: [m.select(primary.post)] for vid, m in moments.items()}
+    point = R.series_block(primary, variants, [today], now, settings)
+    return {"metric": primary.key, "days": carried + point["days"], "source": "incremental"}
+
+
 def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
-            progress=None) -> dict:
+            progress=None, backfill_series: bool = False) -> dict:
     """The report body for an experiment as of a time. Runs one aggregate query for all
     metrics, one for the primary metric's daily series, and one more for segments."""
     step = progress or (lambda name: None)
@@ -58,8 +80,7 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     series = None
     primary = next((m for m in metrics if m.role == "primary"), None)
     if primary is not None:
-        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of)
-        series = R.series_block(primary, variants, daily.days, daily.by_variant, settings)
+        series = _series(experiment, primary, variables, variants, moments, as_of, settings, backfill_series)
     step(STEPS[1])
 
     segments = None
@@ -99,7 +120,7 @@ def _exclusive(experiment_id: int):
 
 def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.MANUAL, actor=None,
                  segment_by: str | None = None, cuped: bool = True, as_of: datetime | None = None,
-                 progress=None) -> AnalysisReport:
+                 progress=None, backfill_series: bool = False) -> AnalysisReport:
     """Analyse and store a report. On failure a failed report with the reason is stored
     and AnalysisFailed raised; a lost database connection propagates (nothing can be
     recorded then, and the caller retries)."""
@@ -113,7 +134,8 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
               "as_of": as_of}
     with _exclusive(experiment.id):
         try:
-            body = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress)
+            body = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress,
+                           backfill_series=backfill_series)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:

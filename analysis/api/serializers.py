@@ -33,6 +33,10 @@ class AnalyzeRequestSerializer(serializers.Serializer):
     segment_by = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,64}$", required=False, allow_null=True, default=None,
                                         help_text="an exposure attribute to split results by (platform, country…)")
     cuped = serializers.BooleanField(required=False, default=True)
+    backfill_series = serializers.BooleanField(
+        required=False, default=False,
+        help_text="recompute every day of the daily series from the events (otherwise past days are carried over "
+                  "from the previous report)")
 
 
 class ReportSummarySerializer(serializers.ModelSerializer):

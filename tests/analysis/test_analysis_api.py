@@ -254,3 +254,23 @@ def test_beat_schedules_for_hourly_and_daily_analysis_exist():
     assert (hourly.interval.every, hourly.interval.period) == (1, "hours")
     daily = next(t for t in tasks.values() if t.crontab_id)
     assert daily.crontab.hour == "6" and '"daily"' in daily.kwargs
+
+
+def test_the_daily_series_carries_past_days_over_and_matches_a_full_backfill(world, experimenter):
+    exp, _ = world
+    client = as_user(experimenter)
+    first = client.post(f"/api/v1/experiments/{exp.key}/analyze", {}, format="json").json()
+    assert first["series"]["source"] == "backfill" and len(first["series"]["days"]) >= 3
+    second = client.post(f"/api/v1/experiments/{exp.key}/analyze", {}, format="json").json()
+    assert second["series"]["source"] == "incremental"
+    full = client.post(f"/api/v1/experiments/{exp.key}/analyze", {"backfill_series": True}, format="json").json()
+    assert full["series"]["source"] == "backfill"
+    # With no new events, carrying over past days and computing today from this run's
+    # moments gives the same series as recomputing every day.
+    assert [d["date"] for d in second["series"]["days"]] == [d["date"] for d in full["series"]["days"]]
+    for a, b in zip(second["series"]["days"], full["series"]["days"], strict=True):
+        for va, vb in zip(a["variants"], b["variants"], strict=True):
+            assert va["users"] == vb["users"]
+            assert va["mean"] == pytest.approx(vb["mean"], rel=1e-12)
+        for ca, cb in zip(a["comparisons"], b["comparisons"], strict=True):
+            assert ca["ci_low"] == pytest.approx(cb["ci_low"], rel=1e-9)

@@ -22,8 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--segment-by", help="an exposure attribute to split results by (platform, country…)")
         parser.add_argument("--no-cuped", action="store_true", help="leave out the CUPED adjustment")
         parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        parser.add_argument("--backfill-series", action="store_true",
+                            help="recompute every day of the daily series from the events")
 
-    def handle(self, *args, key, segment_by, no_cuped, format, **options):
+    def handle(self, *args, key, segment_by, no_cuped, format, backfill_series, **options):
         experiment = Experiment.objects.filter(key=key).first()
         if experiment is None:
             raise CommandError(f"no experiment with key {key!r}")
@@ -35,7 +37,8 @@ class Command(BaseCommand):
                 bar.update(1)
             try:
                 report = services.run_analysis(experiment, trigger=AnalysisReport.Trigger.MANUAL,
-                                               segment_by=segment_by, cuped=not no_cuped, progress=progress)
+                                               segment_by=segment_by, cuped=not no_cuped, progress=progress,
+                                               backfill_series=backfill_series)
             except services.AnalysisBusy as exc:
                 raise CommandError(f"{exc}; try again shortly") from exc
             except services.AnalysisFailed as exc:
