@@ -353,7 +353,11 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
         vec = np.array([float(v or 0) for v in values])
         slot = changes[variant_id].setdefault(day, np.zeros(len(vec)))
         slot += vec
-    days = sorted({day for per in changes.values() for day in per})
+    seen = sorted({day for per in changes.values() for day in per})
+    # Every day from the first exposure to the analysis day: a day without events still
+    # has its (unchanged) cumulative point, as the chart and the next carried-over series expect.
+    last_day = max([as_of.astimezone(UTC).date(), *seen[-1:]])
+    days = [seen[0] + timedelta(days=i) for i in range((last_day - seen[0]).days + 1)] if seen else []
     out = {}
     for variant_id, per in changes.items():
         total = np.zeros(k + len(pair_names) + 1)

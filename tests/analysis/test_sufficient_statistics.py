@@ -137,6 +137,9 @@ def test_daily_cumulative_moments_equal_the_moments_as_of_each_day(alias, rng):
         variables, layouts = plan(ctr, cuped=False)
         series = daily_moments(exp.id, [variables[i] for i in layouts["closeup_ctr"].post], as_of, using=alias)
         assert series.days == sorted(series.days) and len(series.days) >= 3
+        # One point per day, with no gaps, up to the analysis day.
+        assert series.days[-1] == as_of.astimezone(UTC).date()
+        assert all((b - a).days == 1 for a, b in zip(series.days, series.days[1:], strict=False))
 
         by_user = defaultdict(list)
         for user, typ, t in events:
