@@ -23,7 +23,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     # Anything else under /api/ is a JSON 404, in DEBUG too.
     re_path(r"^api/", core_views.api_not_found),
-    path("", core_views.home, name="home"),
+    path("", include("dashboard.urls")),
 ]
 
 handler404 = "core.views.not_found"

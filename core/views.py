@@ -1,4 +1,3 @@
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -37,6 +36,3 @@ def server_error(request):
     return render(request, "500.html", status=500)
 
 
-@login_required
-def home(request):
-    return render(request, "home.html")

@@ -49,8 +49,12 @@ def cuped(kind: str, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
         pre = metric_value(kind, sub.select(range(k, 2 * k)))
         cov = sub.covariance
         g, h = np.asarray(post.gradient), np.asarray(pre.gradient)
-        parts.append((m.n, post, pre, float(g @ cov[:k, :k] @ g), float(h @ cov[k:, k:] @ h),
-                      float(g @ cov[:k, k:] @ h)))
+        vx, cxy = float(h @ cov[k:, k:] @ h), float(g @ cov[:k, k:] @ h)
+        if not (np.isfinite(vx) and np.isfinite(cxy) and np.isfinite(pre.value)):
+            # No usable covariate for this variant (a ratio whose pre-period denominator
+            # is 0): it is left unadjusted and out of θ's estimate.
+            vx, cxy, pre = 0.0, 0.0, None
+        parts.append((m.n, post, pre, float(g @ cov[:k, :k] @ g), vx, cxy))
     sxy = sum((n - 1) * c for n, *_, c in parts if n > 1)
     sxx = sum((n - 1) * vx for n, _, _, _, vx, _ in parts if n > 1)
     theta = sxy / sxx if sxx > 0 else 0.0
@@ -60,8 +64,9 @@ def cuped(kind: str, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
     pre_pooled = metric_value(kind, pooled).value
     adjusted = []
     for n, post, pre, vy, vx, cxy in parts:
-        value = post.value - theta * (pre.value - pre_pooled) if np.isfinite(pre.value) else post.value
-        unit_var = max(vy + theta**2 * vx - 2 * theta * cxy, 0.0)
+        usable = pre is not None and np.isfinite(pre_pooled)
+        value = post.value - theta * (pre.value - pre_pooled) if usable else post.value
+        unit_var = max(vy + theta**2 * vx - 2 * theta * cxy, 0.0) if usable else vy
         adjusted.append(MetricValue(kind, n, float(value), float(unit_var), post.gradient))
     # The unadjusted values on the same (ddof=1) footing, for the variance reduction.
     unadjusted = tuple(MetricValue(kind, n, post.value, vy, post.gradient) for n, post, _, vy, _, _ in parts)

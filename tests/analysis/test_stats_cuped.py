@@ -68,3 +68,19 @@ def test_cuped_on_a_ratio_metric_keeps_the_estimate_unbiased_and_narrows_it():
     assert np.std(adj) < 0.8 * np.std(raw)
     # The standard error it reports is the spread it really has.
     assert np.mean(reported_se) == pytest.approx(np.std(adj), rel=0.15)
+
+
+def test_without_pre_period_data_cuped_leaves_a_ratio_metric_as_it_was():
+    # New users: nothing before their exposure, so the pre-period impressions are all 0.
+    rng = np.random.default_rng(3)
+    arms = []
+    for _ in range(2):
+        imp = rng.poisson(10, size=500).astype(float)
+        clk = rng.binomial(imp.astype(int), 0.1).astype(float)
+        arms.append(Moments.from_data([clk, imp, np.zeros(500), np.zeros(500)]))
+    result = cuped("ratio", arms, [0, 1], [2, 3])
+    plain = [metric_value("ratio", a.select([0, 1])) for a in arms]
+    for adjusted, raw in zip(result.adjusted, plain, strict=True):
+        assert adjusted.value == pytest.approx(raw.value, rel=1e-12)
+        assert adjusted.variance == pytest.approx(raw.variance, rel=1e-9)
+    assert np.isfinite(compare(result.adjusted[1], result.adjusted[0]).ci_low)

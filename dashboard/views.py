@@ -1,0 +1,291 @@
+"""The PM's dashboard: server-rendered pages over the same services as the API, so the
+same rules give the same messages."""
+
+import json
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from analysis import selectors as analysis_selectors
+from analysis import services as analysis_services
+from analysis.models import AnalysisReport, Metric
+from dashboard import permissions as perms
+from dashboard import presenters as p
+from experiments import services
+from experiments.api.serializers import ExperimentCreateSerializer
+from experiments.models import Experiment, Layer
+from recommenders import registry
+from recommenders.models import ModelVersion, OfflineEvaluation
+
+ACTIONS = {
+    "start": "Start: users in this experiment's slice of the layer begin to be assigned to its variants and "
+             "served their recommenders. Exposures and events start counting.",
+    "pause": "Pause: no more users are assigned; those already exposed stay in the analysis. You may resume.",
+    "stop": "Stop: assignment ends for good and the results freeze at what was collected. This cannot be undone.",
+    "ship": "Ship: the experiment ends and the chosen variant is recorded as the winner, to roll out to everyone.",
+}
+MAX_VARIANT_ROWS = 4
+
+
+def _experiment(key) -> Experiment:
+    return get_object_or_404(Experiment.objects.select_related("layer", "owner").prefetch_related("variants"),
+                             key=key)
+
+
+def _days_running(e: Experiment) -> float | None:
+    if not e.started_at:
+        return None
+    end = e.stopped_at or datetime.now(UTC)
+    return max(0.0, (end - e.started_at).total_seconds() / 86400)
+
+
+@login_required
+def experiment_list(request):
+    qs = Experiment.objects.select_related("layer").order_by("-created_at")
+    status = request.GET.get("status", "")
+    q = request.GET.get("q", "").strip()
+    if status in Experiment.Status.values:
+        qs = qs.filter(status=status)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(key__icontains=q))
+    rows = []
+    for e in qs[:200]:
+        report = analysis_selectors.latest_report(e)
+        body = report.results if report else None
+        srm = (body or {}).get("srm") or {}
+        rows.append({"e": e, "days": _days_running(e), "primary": p.primary_summary(body),
+                     "srm": "no data" if not body or srm.get("p_value") is None
+                     else ("sample ratio mismatch" if srm.get("flagged") else "healthy"),
+                     "failed": analysis_selectors.latest_failure_since_success(e)})
+    return render(request, "dashboard/experiment_list.html", {
+        "rows": rows, "status": status, "q": q, "statuses": Experiment.Status.choices,
+        "can_create": perms.can_create(request.user),
+    })
+
+
+def _form_body(post) -> dict:
+    """The create form's fields as the API's request body."""
+    variants = []
+    control = post.get("control", "0")
+    for i in range(MAX_VARIANT_ROWS):
+        key = post.get(f"variant-{i}-key", "").strip()
+        if not key:
+            continue
+        params_text = post.get(f"variant-{i}-params", "").strip() or "{}"
+        try:
+            params = json.loads(params_text)
+        except json.JSONDecodeError:
+            params = params_text  # the serializer says it is not an object
+        variants.append({"key": key, "weight": post.get(f"variant-{i}-weight", ""), "is_control": str(i) == control,
+                         "recommender": {"name": post.get(f"variant-{i}-recommender", ""), "params": params}})
+    body = {
+        "key": post.get("key", "").strip(), "name": post.get("name", "").strip(),
+        "hypothesis": post.get("hypothesis", ""), "description": post.get("description", ""),
+        "layer": post.get("layer", ""), "traffic_percent": post.get("traffic_percent", "100"),
+        "variants": variants, "primary_metric": post.get("primary_metric", ""),
+        "guardrail_metrics": post.getlist("guardrail_metrics"),
+        "minimum_detectable_effect": post.get("minimum_detectable_effect", "0.02"),
+    }
+    if post.get("bucket_start", "").strip() or post.get("bucket_end", "").strip():
+        body["layer_buckets"] = [post.get("bucket_start", ""), post.get("bucket_end", "")]
+    targeting = post.get("targeting", "").strip()
+    if targeting:
+        try:
+            body["targeting"] = json.loads(targeting)
+        except json.JSONDecodeError:
+            body["targeting"] = targeting
+    return body
+
+
+SHOWN_FIELDS = {"key", "name", "layer", "layer_buckets", "traffic_percent", "variants", "targeting", "primary_metric",
+                "guardrail_metrics", "minimum_detectable_effect"}
+
+
+def _placed(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Errors of fields the form has no place for go with the variants (weights,
+    recommenders) or at the top."""
+    out: dict[str, list[str]] = {}
+    for field, msgs in errors.items():
+        if field in SHOWN_FIELDS:
+            target = field
+        elif field in ("weights", "recommender", "forced_user_ids"):
+            target = "variants"
+        else:
+            target = "non_field_errors"
+            msgs = msgs if field == "non_field_errors" else [f"{field}: {m}" for m in msgs]
+        out.setdefault(target, []).extend(msgs)
+    return out
+
+
+def _flatten(errors) -> dict[str, list[str]]:
+    """DRF's nested errors as field -> messages (variants: 'Variant 2: weight: …')."""
+    out: dict[str, list[str]] = {}
+    for field, value in errors.items():
+        if field == "variants" and isinstance(value, list) and value and isinstance(value[0], dict):
+            out["variants"] = [f"Variant {i + 1}: {f}: {' '.join(map(str, m)) if isinstance(m, list) else m}"
+                               for i, row in enumerate(value) for f, m in row.items()]
+        elif isinstance(value, dict):
+            out[field] = [f"{k}: {v}" for k, v in value.items()]
+        else:
+            out[field] = [str(m) for m in (value if isinstance(value, list) else [value])]
+    return out
+
+
+@login_required
+def experiment_create(request):
+    if not perms.can_create(request.user):
+        raise PermissionDenied("Your role cannot create experiments.")
+    errors: dict = {}
+    values = request.POST if request.method == "POST" else {}
+    if request.method == "POST":
+        data = ExperimentCreateSerializer(data=_form_body(request.POST))
+        if data.is_valid():
+            fields = dict(data.validated_data)
+            if "layer_buckets" in fields:
+                fields["layer_buckets"] = tuple(fields["layer_buckets"])
+            try:
+                experiment = services.create_experiment(actor=request.user, **fields)
+            except ValidationError as exc:
+                errors = _placed(_flatten(exc.message_dict))
+            else:
+                messages.success(request, f"Created {experiment.key}. Start it when you are ready.")
+                return redirect("dashboard:experiment-detail", key=experiment.key)
+        else:
+            errors = _placed(_flatten(data.errors))
+    rows = [{"i": i, "key": values.get(f"variant-{i}-key", ["control", "treatment", "", ""][i]),
+             "weight": values.get(f"variant-{i}-weight", ["50", "50", "", ""][i]),
+             "recommender": values.get(f"variant-{i}-recommender", "popularity" if i < 2 else ""),
+             "params": values.get(f"variant-{i}-params", "")} for i in range(MAX_VARIANT_ROWS)]
+    return render(request, "dashboard/experiment_form.html", {
+        "errors": errors, "values": values, "rows": rows, "control": values.get("control", "0"),
+        "layers": Layer.objects.all(), "metrics": Metric.objects.all(), "recommenders": registry.names(),
+        "guardrails": values.getlist("guardrail_metrics") if values else ["hide_rate"],
+    }, status=400 if errors else 200)
+
+
+@login_required
+def experiment_detail(request, key):
+    e = _experiment(key)
+    report = analysis_selectors.latest_report(e)
+    power = (report.results or {}).get("power") if report else None
+    others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
+    return render(request, "dashboard/experiment_detail.html", {
+        "e": e, "variants": list(e.variants.all()), "days": _days_running(e), "power": power,
+        "power_text": {k: p.pct(power.get(k), 1).lstrip("+") for k in ("mde_now", "relative_mde")} if power else {},
+        "others": [{"key": x.key, "left": x.bucket_start / 100, "width": (x.bucket_end - x.bucket_start) / 100}
+                   for x in others],
+        "slice": {"left": e.bucket_start / 100, "width": (e.bucket_end - e.bucket_start) / 100},
+        "audit": e.audit_log.select_related("actor")[:50],
+        "can_edit": perms.can_edit(request.user, e), "can_run": perms.can_run(request.user, e),
+        "actions": [a for a, (sources, _) in services.TRANSITIONS.items() if e.status in sources],
+        "targeting": json.dumps(e.targeting, indent=2) if e.targeting else "",
+    })
+
+
+@login_required
+def experiment_action(request, key, action):
+    e = _experiment(key)
+    if action not in ACTIONS:
+        raise PermissionDenied("Unknown action.")
+    if not perms.can_run(request.user, e):
+        raise PermissionDenied("Only the experiment's owner or an admin may do this.")
+    if request.method == "POST":
+        try:
+            services.transition(e, action, actor=request.user, variant=request.POST.get("variant") or None)
+        except ValidationError as exc:
+            for field_errors in exc.message_dict.values():
+                for m in field_errors:
+                    messages.error(request, m)
+        else:
+            messages.success(request, f"{e.key}: {action} done.")
+        return redirect("dashboard:experiment-detail", key=e.key)
+    return render(request, "dashboard/confirm_action.html", {
+        "e": e, "action": action, "explanation": ACTIONS[action], "variants": list(e.variants.all()),
+    })
+
+
+@login_required
+@require_POST
+def experiment_update(request, key):
+    """Ramp traffic, or change name, description, hypothesis and end date: PATCH's rules."""
+    e = _experiment(key)
+    if not perms.can_edit(request.user, e):
+        raise PermissionDenied("Only the experiment's owner or an admin may change it.")
+    changes = {}
+    for field in ("name", "description", "hypothesis"):
+        if field in request.POST:
+            changes[field] = request.POST[field]
+    if "traffic_percent" in request.POST:
+        try:
+            changes["traffic_percent"] = float(request.POST["traffic_percent"])
+        except ValueError:
+            messages.error(request, "traffic_percent: A valid number is required.")
+            return redirect("dashboard:experiment-detail", key=e.key)
+        if not 0 <= changes["traffic_percent"] <= 100:
+            messages.error(request, "traffic_percent: Ensure this value is between 0 and 100.")
+            return redirect("dashboard:experiment-detail", key=e.key)
+    try:
+        services.update_experiment(e, actor=request.user, changes=changes)
+    except ValidationError as exc:
+        for field, field_errors in exc.message_dict.items():
+            for m in field_errors:
+                messages.error(request, f"{field}: {m}")
+    else:
+        messages.success(request, "Saved.")
+    return redirect("dashboard:experiment-detail", key=e.key)
+
+
+@login_required
+def experiment_results(request, key):
+    e = _experiment(key)
+    report = analysis_selectors.latest_report(e)
+    failure = analysis_selectors.latest_failure_since_success(e)
+    cuped = request.GET.get("cuped") == "1"
+    sequential = request.GET.get("mode") == "sequential"
+    context = {"e": e, "report": report, "failure": failure, "cuped": cuped, "sequential": sequential,
+               "can_analyze": perms.can_analyze(request.user),
+               "history": AnalysisReport.objects.filter(experiment=e).defer("results")[:20]}
+    if report is not None:
+        body = report.results
+        blocks = []
+        for role, title in (("primary", "Primary metric"), ("guardrail", "Guardrails"), ("secondary", "Other metrics")):
+            for block in body["metrics"]:
+                if block["role"] == role:
+                    blocks.append({"title": title, "block": block, "rows": p.metric_rows(block, cuped, sequential)})
+        srm = body["srm"]
+        context.update(body=body, blocks=blocks, srm=srm,
+                       single_variant=sum(1 for n in (srm.get("observed") or {}).values() if n) == 1,
+                       forest=p.forest_data(body, cuped, sequential), series=p.series_data(body, sequential))
+    return render(request, "dashboard/experiment_results.html", context)
+
+
+@login_required
+@require_POST
+def experiment_analyze(request, key):
+    e = _experiment(key)
+    if not perms.can_analyze(request.user):
+        raise PermissionDenied("Your role cannot run analyses.")
+    try:
+        analysis_services.run_analysis(e, trigger=AnalysisReport.Trigger.MANUAL, actor=request.user)
+        messages.success(request, "Analysis finished.")
+    except analysis_services.AnalysisBusy:
+        messages.error(request, "An analysis of this experiment is already running; try again shortly.")
+    except analysis_services.AnalysisFailed as exc:
+        messages.error(request, f"The analysis failed: {exc.report.error}")
+    return redirect(reverse("dashboard:experiment-results", kwargs={"key": e.key}))
+
+
+@login_required
+def recommenders_page(request):
+    return render(request, "dashboard/recommenders.html", {
+        "registered": [{"name": n, "doc": (registry.get(n).__doc__ or "").strip().splitlines()[0:1]}
+                       for n in registry.names()],
+        "versions": ModelVersion.objects.order_by("name", "-built_at")[:100],
+        "evaluations": OfflineEvaluation.objects.order_by("dataset", "-ndcg")[:100],
+    })

@@ -1,0 +1,144 @@
+"""Every page and every state a PM can meet renders, and what a role may not do is not
+offered (and refused if tried)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils.html import escape
+
+from analysis.models import Metric
+from analysis.services import run_analysis
+from experiments import services
+from experiments.models import Experiment
+from tests.analysis.conftest import add_events, add_exposures, clear_events
+from tests.conftest import as_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(owner, key="ranker-test", **over):
+    layer = services.create_layer(key=f"layer-{key}", name="Layer")
+    fields = dict(key=key, name="Ranker <script>alert(1)</script>", hypothesis="Lifts CTR", variants=[
+        {"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity", "params": {}}},
+        {"key": "ranker", "weight": 50, "is_control": False, "recommender": {"name": "popularity", "params": {}}},
+    ], primary_metric="closeup_ctr", guardrail_metrics=["hide_rate"])
+    fields.update(over)
+    return services.create_experiment(actor=owner, layer=layer, **fields)
+
+
+def test_login_is_required_and_the_list_renders(client, experimenter):
+    r = client.get("/")
+    assert r.status_code == 302 and "/login/" in r["Location"]
+    _create(experimenter)
+    page = as_user(experimenter).get("/").content.decode()
+    assert "ranker-test" in page and "not analysed yet" in page and "New experiment" in page
+    # Names are escaped, never executed.
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_the_form_applies_the_api_rules_with_the_api_messages(experimenter):
+    services.create_layer(key="l1", name="L1")
+    client = as_user(experimenter)
+    form = {"key": "bad key!", "name": "", "layer": "l1", "traffic_percent": "150", "control": "0",
+            "variant-0-key": "control", "variant-0-weight": "70", "variant-0-recommender": "popularity",
+            "variant-1-key": "t", "variant-1-weight": "70", "variant-1-recommender": "nope",
+            "primary_metric": "closeup_ctr", "minimum_detectable_effect": "0.02"}
+    r = client.post("/experiments/new", form)
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert "The experiment was not created" in page
+    api = as_user(experimenter).post("/api/v1/experiments", {
+        "key": "bad key!", "name": "", "layer": "l1", "traffic_percent": 150, "variants": [
+            {"key": "control", "weight": 70, "is_control": True, "recommender": {"name": "popularity"}},
+            {"key": "t", "weight": 70, "recommender": {"name": "nope"}}]}, format="json").json()
+    assert set(api) == {"key", "name", "traffic_percent"}
+    for field in ("key", "name", "traffic_percent"):
+        assert escape(api[field][0]) in page  # the API's message, word for word
+    form.update({"key": "good", "name": "Good", "traffic_percent": "100", "variant-1-recommender": "popularity"})
+    r = client.post("/experiments/new", form)
+    page = r.content.decode()
+    api = as_user(experimenter).post("/api/v1/experiments", {
+        "key": "good", "name": "Good", "layer": "l1", "variants": [
+            {"key": "control", "weight": 70, "is_control": True, "recommender": {"name": "popularity"}},
+            {"key": "t", "weight": 70, "recommender": {"name": "popularity"}}]}, format="json").json()
+    for messages in api.values():
+        assert escape(messages[0]) in page  # the weights rule, word for word
+    form.update({"variant-0-weight": "50", "variant-1-weight": "50"})
+    r = client.post("/experiments/new", form)
+    assert r.status_code == 302 and Experiment.objects.get(key="good").owner == experimenter
+
+
+def test_lifecycle_asks_for_confirmation_then_runs(experimenter):
+    e = _create(experimenter)
+    client = as_user(experimenter)
+    page = client.get(f"/experiments/{e.key}/start").content.decode()
+    assert "begin to be assigned" in page and "Yes, start it" in page
+    assert Experiment.objects.get(pk=e.pk).status == "draft"  # a GET changes nothing
+    client.post(f"/experiments/{e.key}/start")
+    assert Experiment.objects.get(pk=e.pk).status == "running"
+    client.post(f"/experiments/{e.key}/update", {"traffic_percent": "50"})
+    assert Experiment.objects.get(pk=e.pk).traffic_percent == 50
+    r = client.post(f"/experiments/{e.key}/update", {"traffic_percent": "500"}, follow=True)
+    assert "between 0 and 100" in r.content.decode()
+
+
+def test_a_viewer_reads_but_is_offered_no_change_and_refused_if_tried(experimenter, viewer):
+    e = _create(experimenter)
+    client = as_user(viewer)
+    assert "New experiment" not in client.get("/").content.decode()
+    detail = client.get(f"/experiments/{e.key}/").content.decode()
+    assert "Start…" not in detail and "Ramp" not in detail
+    assert client.get("/experiments/new").status_code == 403
+    assert client.post(f"/experiments/{e.key}/start").status_code == 403
+    assert client.post(f"/experiments/{e.key}/update", {"traffic_percent": "10"}).status_code == 403
+    assert client.post(f"/experiments/{e.key}/analyze").status_code == 403
+    results = client.get(f"/experiments/{e.key}/results").content.decode()
+    assert "Re-run analysis" not in results
+
+
+def test_an_experimenter_cannot_run_someone_elses_experiment(experimenter, admin_user):
+    e = _create(admin_user)
+    assert as_user(experimenter).post(f"/experiments/{e.key}/start").status_code == 403
+    assert Experiment.objects.get(pk=e.pk).status == "draft"
+
+
+def test_results_page_renders_every_state(experimenter):
+    now = datetime.now(UTC)
+    e = _create(experimenter)
+    services.transition(e, "start", actor=experimenter)
+    client = as_user(experimenter)
+    url = f"/experiments/{e.key}/results"
+    assert "No results yet" in client.get(url).content.decode()
+
+    run_analysis(e)  # no data yet
+    assert "No exposed users yet" in client.get(url).content.decode()
+
+    control, ranker = list(e.variants.all())
+    add_exposures("default", e, [(control, f"c{i}", now - timedelta(hours=2), {}, False) for i in range(40)])
+    run_analysis(e)  # a single variant's data
+    page = client.get(url).content.decode()
+    assert "Only one variant has users" in page
+
+    add_exposures("default", e, [(ranker, f"r{i}", now - timedelta(hours=2), {}, False) for i in range(10)])
+    try:
+        add_events("default", [(f"c{i}", "impression", now - timedelta(hours=1)) for i in range(40)]
+                   + [(f"r{i}", "impression", now - timedelta(hours=1)) for i in range(10)])
+        run_analysis(e)  # 40 against 10 of a 50/50 split: an SRM
+        page = client.get(url + "?mode=sequential&cuped=1").content.decode()
+        assert "Sample ratio mismatch: do not trust these results yet" in page
+        assert 'id="forest"' in page and "forest-data" in page and "vendor/plotly.min.js" in page
+
+        Metric.objects.create(key="broken", name="Broken", kind="mean", numerator_types=["purchase"])
+        client.post(f"/experiments/{e.key}/analyze")
+        page = client.get(url).content.decode()
+        assert "The last analysis failed" in page and "purchase" in page
+        assert "numbers below are from the last analysis that succeeded" in page
+    finally:
+        clear_events("default")
+
+
+def test_recommenders_page_lists_the_registry(viewer):
+    page = as_user(viewer).get("/recommenders").content.decode()
+    for name in ("popularity", "board_cooccurrence", "pixie"):
+        assert name in page
+    assert "Offline evaluation" in page
