@@ -34,9 +34,16 @@ pytestmark = [
                                                             "chromium; .ci/run does it)"),
     pytest.mark.django_db(transaction=True),
 ]
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-# still synchronous ones.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _sync_orm_beside_playwright():
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls
+    # are still synchronous ones. Only for these tests: never in a deployment (and never
+    # leaked into the environment of other tests' subprocesses).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +117,9 @@ def stored_events() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_pm_creates_starts_and_reads_an_experiment(live_server, page, requests_seen, celery_worker_process):
+def test_a_pm_creates_starts_and_reads_an_experiment(django_db_setup, celery_worker_process, live_server, page,
+                                                    requests_seen):
+    # The test database and the worker come up before Playwright starts its event loop.
     base = live_server.url
     UserFactory(username="pm", role="experimenter", password=PASSWORD)
     UserFactory(username="reader", role="viewer", password=PASSWORD)
