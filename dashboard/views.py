@@ -18,7 +18,7 @@ from analysis.models import AnalysisReport, Metric
 from dashboard import permissions as perms
 from dashboard import presenters as p
 from experiments import services
-from experiments.api.serializers import ExperimentCreateSerializer
+from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer
 from experiments.models import Experiment, Layer
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
@@ -217,19 +217,14 @@ def experiment_update(request, key):
     e = _experiment(key)
     if not perms.can_edit(request.user, e):
         raise PermissionDenied("Only the experiment's owner or an admin may change it.")
-    changes = {}
-    for field in ("name", "description", "hypothesis"):
-        if field in request.POST:
-            changes[field] = request.POST[field]
-    if "traffic_percent" in request.POST:
-        try:
-            changes["traffic_percent"] = float(request.POST["traffic_percent"])
-        except ValueError:
-            messages.error(request, "traffic_percent: A valid number is required.")
-            return redirect("dashboard:experiment-detail", key=e.key)
-        if not 0 <= changes["traffic_percent"] <= 100:
-            messages.error(request, "traffic_percent: Ensure this value is between 0 and 100.")
-            return redirect("dashboard:experiment-detail", key=e.key)
+    body = {f: request.POST[f] for f in ("name", "description", "hypothesis", "traffic_percent") if f in request.POST}
+    data = ExperimentUpdateSerializer(data=body, partial=True)  # the API's PATCH rules and messages
+    if not data.is_valid():
+        for field, msgs in _flatten(data.errors).items():
+            for m in msgs:
+                messages.error(request, f"{field}: {m}")
+        return redirect("dashboard:experiment-detail", key=e.key)
+    changes = dict(data.validated_data)
     try:
         services.update_experiment(e, actor=request.user, changes=changes)
     except ValidationError as exc:

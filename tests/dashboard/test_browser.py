@@ -46,11 +46,24 @@ def _sync_orm_beside_playwright():
         yield
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args):
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]}
+@pytest.fixture
+def page():
+    """A page of Debian's chromium. Playwright is started and stopped around each test
+    (not with pytest-playwright's session-wide fixtures): its sync API keeps an event
+    loop in this thread while it runs, and Django refuses ORM calls from a thread with a
+    running loop, which would fail every database test after this one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
 
 
 @pytest.fixture

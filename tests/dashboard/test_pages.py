@@ -79,7 +79,12 @@ def test_lifecycle_asks_for_confirmation_then_runs(experimenter):
     client.post(f"/experiments/{e.key}/update", {"traffic_percent": "50"})
     assert Experiment.objects.get(pk=e.pk).traffic_percent == 50
     r = client.post(f"/experiments/{e.key}/update", {"traffic_percent": "500"}, follow=True)
-    assert "between 0 and 100" in r.content.decode()
+    assert "less than or equal to 100" in r.content.decode()
+    client.post(f"/experiments/{e.key}/update", {"name": "Renamed", "hypothesis": "H2", "description": "D"})
+    e.refresh_from_db()
+    assert (e.name, e.hypothesis, e.description) == ("Renamed", "H2", "D")
+    r = client.post(f"/experiments/{e.key}/update", {"name": ""}, follow=True)
+    assert "may not be blank" in r.content.decode() and Experiment.objects.get(pk=e.pk).name == "Renamed"
 
 
 def test_a_viewer_reads_but_is_offered_no_change_and_refused_if_tried(experimenter, viewer):
