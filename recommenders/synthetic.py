@@ -56,6 +56,10 @@ def _pins_of_topics(rng, topics: np.ndarray, by_topic, attract_by_topic) -> np.n
     return pins
 
 
+# The world `seed_demo` loads, and the one `simulate` regenerates for its ground truth.
+DEMO_WORLD = {"n_pins": 2000, "n_users": 500, "seed": 7}
+
+
 def generate_world(n_pins: int = 2000, n_users: int = 500, n_topics: int = 12, boards_per_user: float = 3.0,
                    pins_per_board: int = 25, engagements_per_user: int = 40, seed: int = 7) -> World:
     rng = np.random.default_rng(seed)

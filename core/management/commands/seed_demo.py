@@ -32,10 +32,10 @@ class Command(BaseCommand):
         # A small synthetic world and its recommenders, once: the closeup endpoint needs both.
         from recommenders import services
         from recommenders.models import ModelVersion, Pin
-        from recommenders.synthetic import generate_world
+        from recommenders.synthetic import DEMO_WORLD, generate_world
 
         if not Pin.objects.exists():
-            services.import_world(generate_world(n_pins=2000, n_users=500, seed=7))
+            services.import_world(generate_world(**DEMO_WORLD))
         if not ModelVersion.objects.filter(is_active=True).exists():
             services.build_all()
 

@@ -1,0 +1,219 @@
+"""A traffic simulator with a known ground truth, driving Pinpoint over HTTP as a
+client app would: assignment, closeup request (which logs the served impressions),
+then clicks, saves, closeup opens and hides for what was shown.
+
+Each simulated person is a user of the synthetic world (`recommenders.synthetic`),
+with its latent topic interests; the chance of a click on a shown pin is the world's
+`engagement_probability` (interest × pin quality) times a position bias that decays
+down the grid (1 / log2(position + 2)), times the injected lift of the user's variant.
+So the truth of every variant is known. No Django import: it is a client.
+"""
+
+import http.client
+import json
+import math
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import numpy as np
+
+SAVE_GIVEN_CLICK = 0.3
+CLOSEUP_GIVEN_CLICK = 0.5
+HIDE_BASE = 0.01
+
+
+def position_bias(position: int) -> float:
+    return 1.0 / math.log2(position + 2)
+
+
+@dataclass
+class Config:
+    base_url: str
+    api_key: str
+    users: int = 1000  # visits; each is one person opening one pin
+    rate: float = 0.0  # visits per second; 0: as fast as it goes
+    duration: float | None = None  # seconds; stops early when reached
+    k: int = 25
+    lift: dict[str, float] = field(default_factory=dict)  # variant key -> multiplier of engagement
+    drop: float = 0.0  # share of engagement events not sent (a lossy client)
+    duplicate: float = 0.0  # share sent twice (a retrying client)
+    threads: int = 4
+    seed: int = 1
+    user_prefix: str = "sim"
+
+
+@dataclass
+class Stats:
+    visits: int = 0
+    errors: int = 0
+    events_sent: int = 0
+    events_dropped: int = 0
+    duplicates_sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    by_variant: dict = field(default_factory=lambda: defaultdict(lambda: {"users": 0, "impressions": 0,
+                                                                          "clicks": 0, "expected_clicks": 0.0}))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def summary(self) -> dict:
+        return {"visits": self.visits, "errors": self.errors, "events_sent": self.events_sent,
+                "events_dropped": self.events_dropped, "duplicates_sent": self.duplicates_sent,
+                "accepted": self.accepted, "rejected": self.rejected,
+                "by_variant": {k: dict(v) for k, v in self.by_variant.items()}}
+
+
+class Client:
+    """One keep-alive connection; retries once on a dropped connection."""
+
+    def __init__(self, base_url: str, api_key: str):
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.headers = {"Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
+        self.conn = None
+
+    def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in (1, 2):
+            try:
+                if self.conn is None:
+                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                self.conn.request(method, path, body=data, headers=self.headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                return response.status, (json.loads(payload) if payload else {})
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class Simulator:
+    def __init__(self, world, config: Config):
+        self.world = world
+        self.config = config
+        self.pin_index = {int(p): i for i, p in enumerate(world.data.pin_ids)}
+        self.stats = Stats()
+        self.experiment_variant: dict[str, str] = {}
+
+    def person(self, i: int) -> tuple[str, int]:
+        """(user id, world user index): the world's users first, then more with their tastes."""
+        n = len(self.world.data.user_ids)
+        if i < n:
+            return str(self.world.data.user_ids[i]), i
+        return f"{self.config.user_prefix}-{i}", i % n
+
+    def opened_pin(self, rng: random.Random, u: int) -> int:
+        topic = rng.choices(range(self.world.n_topics), weights=self.world.user_interest[u])[0]
+        candidates = np.flatnonzero(self.world.data.pin_topic == topic)
+        return int(self.world.data.pin_ids[rng.choice(candidates)])
+
+    def visit(self, client: Client, rng: random.Random, i: int) -> None:
+        c = self.config
+        user_id, u = self.person(i)
+        status, assigned = client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
+        if status != 200:
+            self._error()
+            return
+        pin = self.opened_pin(rng, u)
+        status, shown = client.request("GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={c.k}")
+        if status != 200:
+            self._error()
+            return
+        variant = shown.get("variant") or "(none)"
+        lift = c.lift.get(variant, 1.0)
+        items = shown["items"]
+        pins = np.array([self.pin_index.get(int(x["pin_id"]), 0) for x in items])
+        base = self.world.engagement_probability(u, pins) if len(pins) else np.array([])
+        now = datetime.now(UTC).isoformat()
+        events, clicks, expected = [], 0, 0.0
+        for item, p0 in zip(items, base, strict=True):
+            p_click = min(1.0, float(p0) * position_bias(item["position"]) * lift)
+            expected += p_click
+            common = {"user_id": user_id, "pin_id": item["pin_id"], "request_id": shown["request_id"],
+                      "position": item["position"], "timestamp": now}
+            if rng.random() < p_click:
+                clicks += 1
+                events.append({"type": "click", **common})
+                if rng.random() < CLOSEUP_GIVEN_CLICK:
+                    events.append({"type": "closeup", **common})
+                if rng.random() < SAVE_GIVEN_CLICK:
+                    events.append({"type": "save", **common})
+            elif rng.random() < HIDE_BASE * (1.5 - self.world.pin_quality[self.pin_index.get(int(item["pin_id"]), 0)]):
+                events.append({"type": "hide", **common})
+        sent, dropped, dup = [], 0, 0
+        for e in events:
+            e["event_id"] = str(uuid.uuid4())
+            if rng.random() < c.drop:
+                dropped += 1
+                continue
+            sent.append(e)
+            if rng.random() < c.duplicate:
+                sent.append(dict(e))
+                dup += 1
+        accepted = rejected = 0
+        if sent:
+            status, body = client.request("POST", "/api/v1/events", {"events": sent})
+            if status == 202:
+                accepted, rejected = body["accepted"], len(body["rejected"])
+            else:
+                self._error()
+        with self.stats.lock:
+            s = self.stats
+            s.visits += 1
+            s.events_sent += len(sent)
+            s.events_dropped += dropped
+            s.duplicates_sent += dup
+            s.accepted += accepted
+            s.rejected += rejected
+            v = s.by_variant[variant]
+            v["users"] += 1
+            v["impressions"] += len(items)
+            v["clicks"] += clicks
+            v["expected_clicks"] += expected
+            for a in assigned.get("assignments", []):
+                self.experiment_variant[user_id] = a["variant"]
+
+    def _error(self):
+        with self.stats.lock:
+            self.stats.errors += 1
+
+    def run(self, progress=lambda n: None) -> Stats:
+        c = self.config
+        counter = iter(range(c.users))
+        lock = threading.Lock()
+        started = time.monotonic()
+
+        def next_visit():
+            with lock:
+                i = next(counter, None)
+            if i is None or (c.duration and time.monotonic() - started > c.duration):
+                return None
+            if c.rate > 0:  # pace: visit i is due at i / rate seconds
+                delay = started + i / c.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            return i
+
+        def worker(seed):
+            rng = random.Random(seed)
+            client = Client(c.base_url, c.api_key)
+            while (i := next_visit()) is not None:
+                try:
+                    self.visit(client, rng, i)
+                except OSError:
+                    self._error()
+                progress(1)
+
+        threads = [threading.Thread(target=worker, args=(c.seed * 1000 + t,), daemon=True) for t in range(c.threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return self.stats
