@@ -184,6 +184,9 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
         "control_folder": str(_broker_dir / "control"),
+        # kombu polls the folder and takes one message per poll: at its default 1 s a
+        # worker does one task a second, and the demo's traffic outruns it.
+        "polling_interval": 0.05,
     }
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
     # A message taken by a worker that then dies is restored to its queue once it

@@ -1,7 +1,9 @@
 """`make run`'s stack on the embedded defaults: no PostgreSQL, no Redis."""
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 
@@ -9,6 +11,22 @@ import pytest
 
 from tests import processes
 from tests.processes import ROOT
+
+
+def _demo_users(db_path) -> int:
+    """Variants of the demo experiment with users in its latest analysis."""
+    try:
+        with sqlite3.connect(db_path, timeout=5) as db:
+            row = db.execute(
+                "SELECT r.results FROM analysis_analysisreport r "
+                "JOIN experiments_experiment e ON e.id = r.experiment_id "
+                "WHERE e.key = 'closeup-recommenders' AND r.status = 'succeeded' ORDER BY r.id DESC LIMIT 1",
+            ).fetchone()
+    except sqlite3.Error:
+        return 0
+    if not row:
+        return 0
+    return sum(1 for n in json.loads(row[0])["srm"]["observed"].values() if n > 0)
 
 
 @pytest.mark.integration
@@ -36,11 +54,15 @@ def test_serve_brings_up_web_worker_and_beat_on_embedded_defaults_and_stops_them
         # The supervisor polls /healthz itself before it prints the banner.
         processes.wait_until(lambda: b"Pinpoint is up." in (tmp_path / "serve.log").read_bytes(), timeout=30,
                              what="the banner with the URLs and the login")
+        # The demo: the simulator's traffic reaches the running demo experiment, and the
+        # scheduled analysis (every 30 s in the demo) shows it with users in every variant.
+        processes.wait_until(lambda: _demo_users(tmp_path / "pinpoint.sqlite3") >= 3, timeout=240,
+                             what="a demo analysis with users in every variant")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         log.close()
     output = (tmp_path / "serve.log").read_text()
-    assert "Stopped web, worker and beat." in output
+    assert "Stopped simulator, web, worker, beat." in output
     children = subprocess.run(["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True).stdout
     assert children.strip() == ""

@@ -12,6 +12,7 @@ from accounts.roles import ADMIN, EXPERIMENTER, VIEWER, assign_role
 from accounts.services import create_api_key, revoke_api_key
 
 DEMO_KEY_NAME = "demo"
+DEMO_EXPERIMENT = "closeup-recommenders"
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
             self._user("viewer", password, VIEWER)
             key = self._demo_key()
         self._catalog()
+        self._experiment()
         self.stdout.write(f"Demo login: admin / {password} (also experimenter, viewer)")
         self.stdout.write(f"Demo API key: {key}")
 
@@ -38,6 +40,38 @@ class Command(BaseCommand):
             services.import_world(generate_world(**DEMO_WORLD))
         if not ModelVersion.objects.filter(is_active=True).exists():
             services.build_all()
+
+    def _experiment(self):
+        """The demo experiment on the closeup surface, running, and a 30-second analysis
+        schedule so its results fill in while the simulator (started by `serve`) sends traffic."""
+        from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+        from experiments import services
+        from experiments.models import Experiment, Layer
+
+        if not Experiment.objects.filter(key=DEMO_EXPERIMENT).exists():
+            owner = get_user_model().objects.get(username="experimenter")
+            layer = Layer.objects.filter(key="closeup-demo").first() or services.create_layer(
+                key="closeup-demo", name="Closeup demo")
+            experiment = services.create_experiment(
+                actor=owner, layer=layer, key=DEMO_EXPERIMENT,
+                name="Closeup recommenders: board co-occurrence and the learned ranker against popularity",
+                hypothesis="Related pins from boards people save to, or ranked by a learned model, get more "
+                           "clicks than the most popular pins of the topic.",
+                variants=[
+                    {"key": "popularity", "weight": 34, "is_control": True, "recommender": {"name": "popularity"}},
+                    {"key": "board-cooccurrence", "weight": 33, "recommender": {"name": "board_cooccurrence"}},
+                    {"key": "ranker", "weight": 33, "recommender": {"name": "ranker"}},
+                ],
+                primary_metric="closeup_ctr", guardrail_metrics=["hide_rate"], minimum_detectable_effect=0.05,
+            )
+            services.transition(experiment, "start", actor=owner)
+        every, _ = IntervalSchedule.objects.get_or_create(every=30, period="seconds")
+        PeriodicTask.objects.get_or_create(
+            name="Demo: refresh the analysis every 30 seconds",
+            defaults={"task": "analysis.tasks.analyze_running_experiments", "interval": every,
+                      "kwargs": '{"trigger": "schedule"}'},
+        )
 
     def _user(self, username, password, role, superuser=False):
         User = get_user_model()

@@ -20,8 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
         parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", "2")))
+        parser.add_argument("--no-simulator", action="store_true",
+                            default=os.environ.get("SIMULATOR", "on").lower() in ("off", "0", "false", "no"),
+                            help="do not send simulated traffic to the demo experiment (or SIMULATOR=off)")
+        parser.add_argument("--simulator-rate", type=float, default=float(os.environ.get("SIMULATOR_RATE", "4")),
+                            help="simulated visits per second")
 
-    def handle(self, *args, host, port, web_workers, worker_concurrency, **options):
+    def handle(self, *args, host, port, web_workers, worker_concurrency, no_simulator, simulator_rate, **options):
         py = sys.executable
         commands = {
             "web": [py, "-m", "gunicorn", "config.wsgi:application", "--bind", f"{host}:{port}",
@@ -31,6 +36,7 @@ class Command(BaseCommand):
             "beat": [py, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel", "INFO", "--pidfile="],
         }
         procs: dict[str, subprocess.Popen] = {}
+        extra: dict[str, subprocess.Popen] = {}
         stopping = False
 
         def stop(*_):
@@ -45,7 +51,13 @@ class Command(BaseCommand):
                 # child in order instead of all of them racing.
                 procs[name] = subprocess.Popen(cmd, start_new_session=True)
             url = f"http://{host}:{port}"
-            if self._wait_healthy(f"{url}/healthz", procs, lambda: stopping):
+            healthy = self._wait_healthy(f"{url}/healthz", procs, lambda: stopping)
+            if healthy and not no_simulator:
+                # Traffic for the demo experiment; not essential: if it stops, the rest runs on.
+                extra["simulator"] = subprocess.Popen(
+                    [py, "manage.py", "simulate", "--base-url", url, "--users", "1000000000", "--rate",
+                     str(simulator_rate), "--threads", "2", "--quiet"], start_new_session=True)
+            if healthy:
                 password = os.environ.get("DEMO_PASSWORD", "pinpoint-demo")
                 broker = settings.CELERY_BROKER_URL.split("@")[-1]
                 database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
@@ -53,7 +65,9 @@ class Command(BaseCommand):
                     f"\nPinpoint is up.\n  Dashboard: {url}/\n  Admin:     {url}/admin/\n"
                     f"  API docs:  {url}/api/docs/\n  Demo login: admin / {password}\n"
                     f"  Broker: {broker}   Database: {database}\n"
-                    "Press Ctrl-C to stop.\n"
+                    + ("  Simulator: sending traffic to the demo experiment (SIMULATOR=off to stop it)\n"
+                       if not no_simulator else "")
+                    + "Press Ctrl-C to stop.\n"
                 ))
             while not stopping:
                 for name, proc in procs.items():
@@ -61,7 +75,7 @@ class Command(BaseCommand):
                         raise CommandError(f"{name} exited with code {proc.returncode}; stopping the rest.")
                 time.sleep(0.5)
         finally:
-            self._stop_all(procs)
+            self._stop_all({**extra, **procs})
 
     def _wait_healthy(self, url, procs, is_stopping, timeout=60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -88,4 +102,4 @@ class Command(BaseCommand):
                 self.stderr.write(f"{name} did not stop in time; killing it.")
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        self.stdout.write("Stopped web, worker and beat.")
+        self.stdout.write(f"Stopped {', '.join(procs)}.")
