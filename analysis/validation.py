@@ -299,6 +299,18 @@ def markdown(sections: list[Section], runs: int, seed: int, image_prefix: str) -
         lines += [f"## {s.title}", "", s.text, ""]
         if s.plot:
             lines += [f"![{s.title}]({image_prefix}{s.plot})", ""]
-    lines += ["The end-to-end check through the real HTTP API, Celery and PostgreSQL is a test "
-              "(`tests/analysis/test_end_to_end.py`), run in CI.", ""]
+    lines += ["## End to end", "",
+              "`tests/analysis/test_end_to_end.py`, run in CI: `python manage.py simulate`'s simulator "
+              "(`experiments/simulator.py`) sends 20,000 users through gunicorn (assignment, closeup, clicks, saves, "
+              "hides; 2% of events sent twice), a Celery worker stores them in PostgreSQL, and the analysis must put "
+              "the true CTR lift (30%, injected on the treatment; the truth is the simulator's own expected clicks "
+              "per impression) inside its confidence interval, with no SRM and every event stored once.", "",
+              "## The simulator", "",
+              "Each visit is a person of the synthetic world opening a pin of a topic they like: assignment, the "
+              "closeup grid (whose served impressions the API logs), then a click on each shown pin with probability "
+              "interest × pin quality × 1/log2(position + 2) × the variant's injected lift; a save or a closeup open "
+              "after some clicks, a hide now and then. `--drop` and `--duplicate` lose or repeat a share of the "
+              "events on purpose. Not done: simulated days (the API accepts events up to 7 days old, but exposures "
+              "are stamped by the server when they happen, so back-dated traffic would precede its own exposure); "
+              "the calibrations above simulate days at the per-user level instead.", ""]
     return "\n".join(lines)
