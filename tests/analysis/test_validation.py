@@ -19,3 +19,12 @@ def test_validate_stats_writes_the_same_report_twice_with_its_plots(tmp_path):
         assert (first.parent / "images" / png).stat().st_size > 5_000
     with pytest.raises(CommandError):
         call_command("validate_stats", "--runs", "2", "--out", str(first))
+
+
+def test_simulate_refuses_bad_options_in_one_line():
+    for args in (["--lift", "treatment"], ["--lift", "treatment=-1"], ["--drop", "1.5"], ["--users", "0"]):
+        with pytest.raises(CommandError) as err:
+            call_command("simulate", "--api-key", "k", *args)
+        assert "\n" not in str(err.value)
+    with pytest.raises(CommandError, match="cannot reach"):
+        call_command("simulate", "--api-key", "k", "--base-url", "http://127.0.0.1:9", "--users", "1")
