@@ -129,7 +129,9 @@ STORAGES = {
 _cache_url = env("REDIS_CACHE_URL", default="")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url,
+         # A dead Redis must cost a request milliseconds, not a hang (rate limits fail open).
+         "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}}
         if _cache_url
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -290,6 +292,13 @@ RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
 RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
+
+# --- Rate limits ------------------------------------------------------------------
+# Per API key on the client endpoints (assignment, closeup, events): N/second|minute|hour.
+CLIENT_RATE_LIMIT = env("CLIENT_RATE_LIMIT", default="120000/minute")
+# Failed logins per user name and address before the login form answers 429 for the window.
+LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=300)
 
 # --- Analysis ---------------------------------------------------------------------
 ANALYSIS_ALPHA = env.float("ANALYSIS_ALPHA", default=0.05)

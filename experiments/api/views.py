@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from accounts.authentication import ApiKeyAuthentication
 from accounts.permissions import HasApiKey, RolePermission
 from accounts.roles import ADMIN, roles_of
+from accounts.throttling import ApiKeyRateThrottle
 from experiments import services
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
@@ -41,7 +42,7 @@ def assignments_for(config, surface: str, user_id: str, attributes: dict) -> dic
 class ClientView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasApiKey]
-    throttle_classes: list = []
+    throttle_classes = [ApiKeyRateThrottle]
 
 
 class AssignmentView(ClientView):
