@@ -1,16 +1,17 @@
 """Rate limits: per API key on the client endpoints, per user and address on login.
 
-Fixed one-minute windows counted with the cache's atomic increment: one round trip
-to Redis per request (DRF's own SimpleRateThrottle keeps a list of every request's
-time in the cache, which at thousands a minute is a large value read and written per
-request). The counters live in the default cache: Redis when REDIS_CACHE_URL is set,
-so every process shares them; per-process memory otherwise (make run).
+Fixed windows counted with the cache's atomic increment, batched per process (see
+`hit`). DRF's own SimpleRateThrottle keeps a list of every request's time in the
+cache, which at thousands a minute is a large value read and written per request.
+The counters live in the default cache: Redis when REDIS_CACHE_URL is set, so every
+process shares them; per-process memory otherwise (make run).
 If the cache is down the request is let through and the failure logged: a rate
 limit must not take the API down with it.
 """
 
 import logging
 import math
+import threading
 import time
 
 from django.conf import settings
@@ -29,26 +30,54 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), seconds
 
 
+_local: dict[str, list] = {}  # counter name -> [unsent count, last known total, last sync time]
+_lock = threading.Lock()
+SYNC_SECONDS = 0.25
+
+
 def hit(key: str, limit: int, window: int) -> float | None:
     """Count one event under `key` in the current window; the seconds to wait when the
-    limit is passed, else None."""
+    limit is passed, else None.
+
+    Each process counts in memory and adds its count to the shared counter every
+    limit/1000 events (every event for small limits) or every 0.25 s, so a client at
+    thousands of requests a second costs the cache a few increments a second, not one
+    per request (that round trip took the assignment endpoint from 80% to 47% of a
+    trivial endpoint's throughput). The limit may be overshot by that batch per process:
+    120 requests per process at the default 120,000 a minute."""
     now = time.time()
     slot = int(now // window)
     name = f"rl:{key}:{slot}"
+    batch = max(1, limit // 1000)
+    with _lock:
+        entry = _local.get(name)
+        if entry is None:
+            for stale in [k for k in _local if k.startswith(f"rl:{key}:") and k != name]:
+                del _local[stale]
+            entry = _local[name] = [0, 0, now]
+        entry[0] += 1
+        if entry[0] < batch and now - entry[2] < SYNC_SECONDS:
+            total = entry[1] + entry[0]
+            return max(1.0, (slot + 1) * window - now) if total > limit else None
+        unsent, entry[0], entry[2] = entry[0], 0, now
     try:
         try:
-            n = cache.incr(name)
-        except ValueError:  # the window's first event
-            if cache.add(name, 1, timeout=window + 1):
-                n = 1
-            else:
-                n = cache.incr(name)
+            total = cache.incr(name, unsent)
+        except ValueError:  # the window's first count
+            total = unsent if cache.add(name, unsent, timeout=window + 1) else cache.incr(name, unsent)
     except Exception:  # noqa: BLE001 - the cache is down: let it through, say so
         logger.warning("rate limit counter unavailable; request allowed", exc_info=True)
         return None
-    if n > limit:
+    with _lock:
+        entry[1] = total
+    if total > limit:
         return max(1.0, (slot + 1) * window - now)
     return None
+
+
+def forget_local_counts() -> None:
+    with _lock:
+        _local.clear()
 
 
 def peek(key: str, window: int) -> int:
@@ -59,6 +88,8 @@ def peek(key: str, window: int) -> int:
 
 
 def clear(key: str, window: int) -> None:
+    with _lock:
+        _local.pop(f"rl:{key}:{int(time.time() // window)}", None)
     try:
         cache.delete(f"rl:{key}:{int(time.time() // window)}")
     except Exception:  # noqa: BLE001
