@@ -84,7 +84,7 @@ def validate_event(event, now: datetime, limits: EventLimits) -> tuple[list | No
     elif not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID or "\x00" in user_id:
         errors["user_id"] = [f"Must be a non-empty string of at most {MAX_USER_ID} characters, without NUL."]
     type_ = event.get("type")
-    if type_ not in EVENT_TYPES:
+    if not isinstance(type_, str) or type_ not in EVENT_TYPES:
         errors["type"] = [f"Must be one of: {', '.join(sorted(EVENT_TYPES))}."]
     pin_id = event.get("pin_id")
     if isinstance(pin_id, str) and pin_id.isdigit() and pin_id.isascii():

@@ -40,7 +40,7 @@ def user_request(body, errors: dict, prefix: str = "") -> tuple[str, dict]:
 
 def surface_of(body, errors: dict) -> str:
     surface = body.get("surface", "closeup")
-    if surface not in SURFACE_KEYS:
+    if not isinstance(surface, str) or surface not in SURFACE_KEYS:
         errors["surface"] = [f"Must be one of: {', '.join(sorted(SURFACE_KEYS))}."]
     return surface
 

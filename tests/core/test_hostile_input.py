@@ -74,3 +74,11 @@ def test_unauthenticated_garbage_never_reaches_a_500():
     for path in ("/api/v1/assignments", "/api/v1/events", "/api/v1/experiments"):
         r = client.post(path, b"\x00\x01garbage", content_type="application/json")
         assert r.status_code in (400, 401, 403)
+
+
+def test_non_string_values_where_strings_belong_are_400s_not_500s(key_client):
+    # Found by Schemathesis: a dict as the surface, or as an event's type, raised TypeError.
+    assert key_client.post("/api/v1/assignments", {"user_id": "u", "surface": {}}, format="json").status_code == 400
+    assert key_client.post("/api/v1/assignments/batch", {"users": [], "surface": []}, format="json").status_code == 400
+    r = key_client.post("/api/v1/events", {"events": [_event(type={})]}, format="json")
+    assert r.status_code == 202 and r.json()["rejected"][0]["errors"]["type"]
