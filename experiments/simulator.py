@@ -100,7 +100,6 @@ class Simulator:
         self.config = config
         self.pin_index = {int(p): i for i, p in enumerate(world.data.pin_ids)}
         self.stats = Stats()
-        self.experiment_variant: dict[str, str] = {}
 
     def person(self, i: int) -> tuple[str, int]:
         """(user id, world user index): the world's users first, then more with their tastes."""
@@ -117,7 +116,7 @@ class Simulator:
     def visit(self, client: Client, rng: random.Random, i: int) -> None:
         c = self.config
         user_id, u = self.person(i)
-        status, assigned = client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
+        status, _ = client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
         if status != 200:
             self._error()
             return
@@ -177,8 +176,6 @@ class Simulator:
             v["impressions"] += len(items)
             v["clicks"] += clicks
             v["expected_clicks"] += expected
-            for a in assigned.get("assignments", []):
-                self.experiment_variant[user_id] = a["variant"]
 
     def _error(self):
         with self.stats.lock:
