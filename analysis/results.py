@@ -7,7 +7,7 @@ segmented report, each of those across all segments.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from analysis.stats import multiple_testing
@@ -48,13 +48,11 @@ class Settings:
     prior_sd: float | None = None
     minimum_detectable_effect: float = 0.02
     segment_by: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"alpha": self.alpha, "correction": self.correction, "cuped": self.cuped,
                 "sequential_tau": self.sequential_tau, "bayesian_prior_sd": self.prior_sd,
-                "minimum_detectable_effect": self.minimum_detectable_effect, "segment_by": self.segment_by,
-                **self.extra}
+                "minimum_detectable_effect": self.minimum_detectable_effect, "segment_by": self.segment_by}
 
 
 def clean(obj):

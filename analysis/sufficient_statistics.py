@@ -26,8 +26,6 @@ from django.db import connections, transaction
 from analysis.stats.moments import Moments
 from experiments.models import EVENT_TYPES
 
-NO_SEGMENT = None
-
 
 @dataclass(frozen=True)
 class MetricSpec:
@@ -115,9 +113,6 @@ class _Dialect:
 
     def time(self, column: str) -> str:
         return column if self.pg else f"julianday({column})"
-
-    def param_time(self) -> str:
-        return "%s" if self.pg else "julianday(%s)"
 
     def time_value(self, dt: datetime):
         return dt if self.pg else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -332,6 +327,7 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
     pair_names = [(a, b) for i, a in enumerate(names) for b in names[i:]]
     deltas = ", ".join([f"SUM(c{n} - p{n})" for n in names]
                        + [f"SUM({d.as_float(f'c{a} * c{b} - p{a} * p{b}')})" for a, b in pair_names])
+    # Event rows carry the changes and a NULL count; exposure rows zeros and their count.
     sql = f"""{sources},
         ud AS (
             SELECT x.xid, x.variant_id, {d.day('e.t')} AS day, {per_day}
@@ -340,12 +336,10 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
         ),
         c AS (SELECT xid, variant_id, day, {running} FROM ud),
         p AS (SELECT variant_id, day, {lagged} FROM c)
-        SELECT variant_id, day, {deltas} FROM p GROUP BY variant_id, day
+        SELECT variant_id, day, {deltas}, NULL FROM p GROUP BY variant_id, day
         UNION ALL
         SELECT variant_id, {d.day('t0')} AS day, {", ".join(["0"] * (k + len(pair_names)))}, COUNT(*)
         FROM x GROUP BY variant_id, {d.day('t0')}"""
-    # The exposure rows carry their count in the last column; event rows a NULL there.
-    sql = sql.replace(f"SELECT variant_id, day, {deltas} FROM p", f"SELECT variant_id, day, {deltas}, NULL FROM p")
     rows = _run(using, sql, params)
     changes: dict[int, dict[date, np.ndarray]] = defaultdict(dict)
     for variant_id, day, *values in rows:
