@@ -36,6 +36,14 @@ def analysis_settings(experiment: Experiment, segment_by: str | None = None, cup
                       cuped=cuped, sequential_tau=mde, minimum_detectable_effect=mde, segment_by=segment_by)
 
 
+def days_running(experiment: Experiment, as_of: datetime) -> float | None:
+    """Days from the start to `as_of` (or to the stop, if earlier); None before the start."""
+    if not experiment.started_at:
+        return None
+    end = min(as_of, experiment.stopped_at) if experiment.stopped_at else as_of
+    return max(0.0, (end - experiment.started_at).total_seconds() / 86400)
+
+
 def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool) -> dict:
     """The primary metric's daily cumulative series.
 
@@ -91,10 +99,8 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
         segments = by_segment
     step(STEPS[2])
 
-    start = experiment.started_at or as_of
-    end = min(as_of, experiment.stopped_at) if experiment.stopped_at else as_of
-    days_running = max(0.0, (end - start).total_seconds() / 86400)
-    report = R.build_report(experiment.key, variants, metrics, moments, settings, days_running, series, segments)
+    report = R.build_report(experiment.key, variants, metrics, moments, settings,
+                            days_running(experiment, as_of) or 0.0, series, segments)
     step(STEPS[3])
     return report
 

@@ -38,13 +38,6 @@ def _experiment(key) -> Experiment:
                              key=key)
 
 
-def _days_running(e: Experiment) -> float | None:
-    if not e.started_at:
-        return None
-    end = e.stopped_at or datetime.now(UTC)
-    return max(0.0, (end - e.started_at).total_seconds() / 86400)
-
-
 @login_required
 def experiment_list(request):
     qs = Experiment.objects.select_related("layer").order_by("-created_at")
@@ -59,7 +52,8 @@ def experiment_list(request):
         report = analysis_selectors.latest_report(e)
         body = report.results if report else None
         srm = (body or {}).get("srm") or {}
-        rows.append({"e": e, "days": _days_running(e), "primary": p.primary_summary(body),
+        rows.append({"e": e, "days": analysis_services.days_running(e, datetime.now(UTC)),
+                     "primary": p.primary_summary(body),
                      "srm": "no data" if not body or srm.get("p_value") is None
                      else ("sample ratio mismatch" if srm.get("flagged") else "healthy"),
                      "failed": analysis_selectors.latest_failure_since_success(e)})
@@ -176,7 +170,8 @@ def experiment_detail(request, key):
     power = (report.results or {}).get("power") if report else None
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
     return render(request, "dashboard/experiment_detail.html", {
-        "e": e, "variants": list(e.variants.all()), "days": _days_running(e), "power": power,
+        "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
+        "power": power,
         "power_text": {k: p.pct(power.get(k), 1).lstrip("+") for k in ("mde_now", "relative_mde")} if power else {},
         "others": [{"key": x.key, "left": x.bucket_start / 100, "width": (x.bucket_end - x.bucket_start) / 100}
                    for x in others],
