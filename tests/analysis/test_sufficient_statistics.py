@@ -63,6 +63,13 @@ def _world(alias, rng, as_of):
     return exp, variants, truth, events
 
 
+def _events_by_user(events) -> dict[str, list]:
+    by_user = defaultdict(list)
+    for user, typ, t in events:
+        by_user[user].append((typ, t))
+    return by_user
+
+
 def _reference_value(var: Variable, t0, user_events, as_of):
     count = 0
     for typ, t in user_events:
@@ -85,9 +92,7 @@ def test_variant_moments_equal_a_python_computation_over_the_raw_rows(alias, rng
         pairs = product_pairs(layouts)
         got = variant_moments(exp.id, variables, pairs, as_of, using=alias)
 
-        by_user = defaultdict(list)
-        for user, typ, t in events:
-            by_user[user].append((typ, t))
+        by_user = _events_by_user(events)
         columns = defaultdict(list)
         for user, (variant_id, t0, forced, _) in truth.items():
             if forced:
@@ -141,9 +146,7 @@ def test_daily_cumulative_moments_equal_the_moments_as_of_each_day(alias, rng):
         assert series.days[-1] == as_of.astimezone(UTC).date()
         assert all((b - a).days == 1 for a, b in zip(series.days, series.days[1:], strict=False))
 
-        by_user = defaultdict(list)
-        for user, typ, t in events:
-            by_user[user].append((typ, t))
+        by_user = _events_by_user(events)
         for i, day in enumerate(series.days):
             end = min(as_of, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
                       - timedelta(microseconds=1))
