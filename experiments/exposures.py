@@ -2,13 +2,19 @@
 flush sends up to `batch_size` records at a time, when a batch is full, every
 `flush_seconds` from a background thread, and when the process exits.
 
-Exposures: one Celery task per batch. A process also remembers which (experiment,
+Exposures: one idempotent upsert per batch, written by the flusher itself. They once
+went through Celery, but a broker restarted without persistence lost the batches it
+held, and the analysis counts users from this table; a batch now stays in the buffer
+until the database has committed it. A process also remembers which (experiment,
 user) pairs it already sent, so a user who asks for assignments a hundred times costs
 one exposure. The write is idempotent on (experiment, user), so a pair sent by two
-processes, or a task delivered twice, is still one row.
+processes, or a batch written twice, is still one row.
 
 Served impressions of the closeup endpoint: one inbox batch per flush, through the
 same ingestion path as client events.
+
+While the database is down both buffers keep their records (up to _MAX_PENDING) and
+send them once it is back.
 
 Limit: a process killed with SIGKILL loses what it had not flushed (at most
 `flush_seconds` of records); a clean shutdown flushes.
@@ -95,19 +101,24 @@ class BatchBuffer:
             self._thread.start()
 
     def _run(self) -> None:
+        from django.db import close_old_connections
+
         stop = threading.Event()
         while not stop.wait(self._flush_seconds()):
             if self._pending:
                 try:
+                    # This thread's connection outlives requests: after a database
+                    # restart it is broken, and only closing it lets the next flush reconnect.
+                    close_old_connections()
                     self.flush()
                 except Exception:
                     logger.exception("%s flush failed", self.name)
 
 
 def _send_exposures(rows: list) -> None:
-    from experiments.tasks import record_exposures
+    from experiments.services import record_exposures
 
-    record_exposures.apply_async(args=[rows])
+    record_exposures(rows)
 
 
 def _send_impressions(rows: list) -> None:

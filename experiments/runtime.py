@@ -3,15 +3,21 @@
 The hot path reads `current_config()`; a database read happens only when the held
 configuration is older than ASSIGNMENT_CONFIG_CHECK_SECONDS, and then it is one
 indexed single-row read of the version stamp, plus a reload if the stamp moved.
+If the database cannot be reached then, the held configuration goes on serving (as
+an SDK goes on with its cached features) and the check is tried again a second later.
 """
 
+import logging
 import threading
 import time
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from experiments.assignment import AssignmentConfig
 from experiments.selectors import config_version, load_assignment_config
+
+logger = logging.getLogger(__name__)
 
 
 class _ConfigHolder:
@@ -26,8 +32,14 @@ class _ConfigHolder:
             return config
         with self._lock:
             if self._config is None or time.monotonic() - self._checked_at >= settings.ASSIGNMENT_CONFIG_CHECK_SECONDS:
-                if self._config is None or config_version() != self._config.version:
-                    self._config = load_assignment_config()
+                try:
+                    if self._config is None or config_version() != self._config.version:
+                        self._config = load_assignment_config()
+                except (OperationalError, InterfaceError):
+                    if self._config is None:
+                        raise  # nothing to serve: the API answers 503
+                    logger.warning("database unreachable: serving the held assignment configuration "
+                                   "(version %s)", self._config.version)
                 self._checked_at = time.monotonic()
             return self._config
 

@@ -13,7 +13,9 @@ from experiments import services
     max_retries=8,
 )
 def record_exposures(rows: list[dict]) -> int:
-    """Write one batch of exposures; idempotent, so redelivery is harmless."""
+    """Write one batch of exposures; idempotent, so redelivery is harmless. Serving
+    processes now write exposures themselves (experiments/exposures.py); the task stays
+    so that batches an older release left in the queue are still written."""
     return services.record_exposures(rows)
 
 
