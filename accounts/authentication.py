@@ -2,7 +2,9 @@
 
 Verification is cached in process memory for API_KEY_CACHE_SECONDS, so a client
 request costs no database query in steady state, and a revoked key stops working
-within that many seconds.
+within that many seconds. While the database cannot be reached, a key verified
+before the outage keeps working (its last verification stands) so that assignment,
+which needs no database, goes on; a key not seen before gets the 503 of the outage.
 """
 
 import threading
@@ -10,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from rest_framework import authentication, exceptions
 
 from accounts.keys import hash_key, matches, prefix_of
@@ -51,6 +54,11 @@ class _VerificationCache:
             return False, None
         return True, entry[0]
 
+    def last(self, digest: str) -> ApiClient | None:
+        """The last verified client for this key, however old."""
+        entry = self._entries.get(digest)
+        return entry[0] if entry is not None else None
+
     def put(self, digest: str, client: ApiClient | None) -> None:
         with self._lock:
             if len(self._entries) >= _MAX_CACHED:
@@ -70,14 +78,24 @@ def verify_key(key: str) -> ApiClient | None:
     hit, client = verification_cache.get(digest)
     if hit:
         return client
-    client = None
-    prefix = prefix_of(key)
-    if prefix is not None:
-        row = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).only("id", "name", "hashed_key").first()
-        if row is not None and matches(key, row.hashed_key):
-            client = ApiClient(key_id=row.id, name=row.name)
+    try:
+        client = _look_up(key)
+    except (OperationalError, InterfaceError):
+        if (last := verification_cache.last(digest)) is not None:
+            return last
+        raise
     verification_cache.put(digest, client)
     return client
+
+
+def _look_up(key: str) -> ApiClient | None:
+    prefix = prefix_of(key)
+    if prefix is None:
+        return None
+    row = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).only("id", "name", "hashed_key").first()
+    if row is not None and matches(key, row.hashed_key):
+        return ApiClient(key_id=row.id, name=row.name)
+    return None
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

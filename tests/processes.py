@@ -83,12 +83,13 @@ def celery_worker(concurrency: int = 1, log_path: Path | None = None, **env_over
 
 
 @contextlib.contextmanager
-def web_server(workers: int = 1, **env_overrides):
+def web_server(workers: int = 1, log_path: Path | None = None, gunicorn_args: tuple = (), **env_overrides):
     port = free_port()
+    log = open(log_path or os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--timeout", "30"],
-        cwd=ROOT, env=process_env(**env_overrides), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--workers", str(workers), "--timeout", "30", *gunicorn_args],
+        cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -97,6 +98,7 @@ def web_server(workers: int = 1, **env_overrides):
         yield base
     finally:
         _terminate(proc)
+        log.close()
 
 
 def http_get(url: str, timeout: float = 5.0, headers: dict | None = None) -> tuple[int, bytes]:
@@ -183,3 +185,73 @@ def kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the test's own, on a free port, that a test may stop and
+    start without touching the shared server. Its database `pinpoint` is a copy of the
+    test database (pg_dump), so it holds what the test committed before."""
+
+    def __init__(self, bindir: Path, datadir: Path, port: int):
+        self.bindir, self.datadir, self.port = bindir, datadir, port
+        self.url = f"postgres://postgres@127.0.0.1:{port}/pinpoint"
+
+    def _as_owner(self, *cmd) -> list[str]:
+        # initdb and postgres refuse to run as root.
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
+
+    def _ctl(self, *args) -> None:
+        subprocess.run(self._as_owner(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
+                                      *args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self._ctl("-l", str(self.datadir / "server.log"), "-o",
+                  f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """fast: clients are disconnected and the server shuts down cleanly;
+        immediate: it stops as if it had crashed, and recovers from its WAL on start."""
+        self._ctl("-m", mode, "stop")
+
+    def connect(self, dbname: str = "pinpoint"):
+        import psycopg
+
+        return psycopg.connect(self.url.rsplit("/", 1)[0] + f"/{dbname}", autocommit=True, connect_timeout=5)
+
+
+@contextlib.contextmanager
+def postgres_server():
+    import glob
+    import tempfile
+
+    import pytest
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found or shutil.which("pg_dump") is None:
+        pytest.skip("PostgreSQL's server binaries are not installed")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start a PostgreSQL of the test's own")
+    bindir = Path(found[-1]).parent
+    top = Path(tempfile.mkdtemp(prefix="pinpoint-pg-"))
+    datadir = top / "data"
+    datadir.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(top, "postgres")
+        shutil.chown(datadir, "postgres")
+    server = PostgresServer(bindir, datadir, free_port())
+    try:
+        subprocess.run(server._as_owner(str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "-A", "trust",
+                                        "-E", "UTF8", "--no-sync"),
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server.start()
+        with server.connect("postgres") as conn:
+            conn.execute("CREATE DATABASE pinpoint")
+        dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--dbname", test_database_url()],
+                              check=True, capture_output=True).stdout
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", server.url], input=dump, check=True,
+                       stdout=subprocess.DEVNULL)
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop("immediate")
+        shutil.rmtree(top, ignore_errors=True)

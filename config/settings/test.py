@@ -25,9 +25,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Each test session consumes from a queue of its own, so leftovers of an earlier
 # run on a shared broker are never mistaken for this run's messages.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"pinpoint-test-{os.getpid()}")
-LOG_FORMAT = "text"
-LOGGING["handlers"]["console"]["formatter"] = "text"  # noqa: F405
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Quiet, readable logs unless a test (or a person) asks for more.
+LOG_FORMAT = env("TEST_LOG_FORMAT", default="text")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+LOGGING["root"]["level"] = env("TEST_LOG_LEVEL", default="WARNING")  # noqa: F405
 
 # The analysis SQL runs on PostgreSQL and SQLite: when the default database is
 # PostgreSQL, a second (SQLite) alias lets the same test check both in one run.

@@ -1,0 +1,59 @@
+"""API keys, tokens and passwords never reach the logs: a real server, logging at
+DEBUG with its access log on, is sent every kind of credential, good and bad, and
+its whole output is searched for them."""
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from accounts.services import create_api_key, revoke_api_key
+from tests import processes
+
+
+def _send(url: str, headers: dict, body: bytes | None = None) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_keys_tokens_and_passwords_never_appear_in_the_server_log(tmp_path, experimenter):
+    good = create_api_key("logged-client").key
+    revoked_issue = create_api_key("revoked-client")
+    revoke_api_key(revoked_issue.api_key)
+    revoked = revoked_issue.key
+    unknown = good[:-6] + "zzzzzz"  # right prefix, wrong secret
+    token = Token.objects.create(user=experimenter).key
+    password = "correct-horse-battery-staple-17"
+    log = tmp_path / "web.log"
+    with processes.web_server(log_path=log, gunicorn_args=("--access-logfile", "-", "--log-level", "debug"),
+                              TEST_LOG_LEVEL="DEBUG", TEST_LOG_FORMAT="json") as base:
+        seen = []
+        for key in (good, revoked, unknown):
+            auth = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+            seen.append(_send(f"{base}/api/v1/ping", auth))
+            seen.append(_send(f"{base}/api/v1/assignments", auth, json.dumps({"user_id": "u1"}).encode()))
+            seen.append(_send(f"{base}/api/v1/events", auth, b'{"events": [{"type": "nope"}]}'))
+            seen.append(_send(f"{base}/api/v1/events", auth, b"\xff not json"))
+        for value in (token, token[:-4] + "abcd"):
+            seen.append(_send(f"{base}/api/v1/experiments", {"Authorization": f"Token {value}"}))
+        form = urllib.parse.urlencode({"username": experimenter.username, "password": password}).encode()
+        seen.append(_send(f"{base}/login/", {"Content-Type": "application/x-www-form-urlencoded"}, form))
+    assert {200, 202, 400, 401, 403} & set(seen) and 500 not in seen, seen
+    output = log.read_text()
+    assert "GET /api/v1/ping" in output, "the access log is not in the captured output; the test proves nothing"
+    assert '"logger": "django.request"' in output, "the application's own log is not captured"
+    assert "Unauthorized" in output or "Forbidden" in output
+    for secret in (good, revoked, unknown, token, password):
+        assert secret not in output
+    # Not even the secret part of a key (what follows its public prefix).
+    for key in (good, revoked, unknown):
+        assert key.split("_")[-1][-16:] not in output
