@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from experiments import event_storage
 from experiments.events import EventLimits, ValidatedBatch, row_to_event, validate_events
-from experiments.models import DeadLetter, EventBatch
+from experiments.models import DeadLetter, EventBatch, HiddenPin
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ def store_batch(batch_id: int) -> EventBatch | None:
         try:
             with transaction.atomic():
                 inserted = event_storage.insert_events(rows, batch_id)
+                remember_hidden_pins(rows)
         except (DataError, IntegrityError, ValueError, TypeError) as exc:
             logger.warning("batch %s has a bad event (%s); storing its events one by one", batch_id, exc)
             inserted, dead = _store_one_by_one(batch, rows)
@@ -113,12 +114,20 @@ def store_batch(batch_id: int) -> EventBatch | None:
     return batch
 
 
+def remember_hidden_pins(rows: list[list]) -> None:
+    """Hide events also go to HiddenPin, which the closeup endpoint reads."""
+    hides = [HiddenPin(user_id=r[2], pin_id=r[4], hidden_at=r[1]) for r in rows if r[3] == "hide"]
+    if hides:
+        HiddenPin.objects.bulk_create(hides, ignore_conflicts=True)
+
+
 def _store_one_by_one(batch: EventBatch, rows: list[list]) -> tuple[int, int]:
     inserted = dead = 0
     for row in rows:
         try:
             with transaction.atomic():
                 inserted += event_storage.insert_events([row], batch.id)
+                remember_hidden_pins([row])
         except (DataError, IntegrityError, ValueError, TypeError) as exc:
             DeadLetter.objects.create(batch=batch, event=row_to_event(row), reason=f"{type(exc).__name__}: {exc}")
             dead += 1

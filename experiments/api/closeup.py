@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from experiments.api.validation import MAX_USER_ID, FieldErrors
 from experiments.api.views import ClientView, assign_and_record
 from experiments.exposures import impressions
-from experiments.models import Event
+from experiments.models import HiddenPin
 from experiments.runtime import current_config
 from recommenders.serving import current_models
 
@@ -61,7 +61,7 @@ def parse_query(request) -> tuple[str, int]:
 
 
 def hidden_pins(user_id: str) -> set[int]:
-    return set(Event.objects.filter(user_id=user_id, type="hide").values_list("pin_id", flat=True))
+    return set(HiddenPin.objects.filter(user_id=user_id).values_list("pin_id", flat=True))
 
 
 class CloseupView(ClientView):

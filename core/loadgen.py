@@ -1,0 +1,234 @@
+"""A mixed client load, as a recommendation service sends it: per simulated user one
+assignment, one closeup request and one batch of engagement events.
+
+Used by `bench/load.py` (the soak) and by the fault tests. It keeps an exact account
+of every event it sends, so the run can be reconciled with what was stored:
+
+- a 202 tells how many of the batch's events were accepted and which were rejected;
+- any other answer (4xx, 503) means none of the batch was accepted, as the API
+  promises ("nothing was changed");
+- no answer at all (connection refused or reset, a timeout) is ambiguous, so the
+  same request, with the same event ids, is sent again until it gets an answer or
+  `retry_seconds` run out; event ids make that safe. Events still unanswered then
+  are counted apart, and a clean run has none.
+
+Plain asyncio over HTTP/1.1, one connection per request (gunicorn's sync workers
+close every connection), and no Django import: it runs wherever a client runs.
+"""
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import uuid
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+ENGAGEMENT_TYPES = ("click", "closeup", "save", "click", "hide")
+ENDPOINTS = ("assignment", "closeup", "events")
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    base_url: str
+    api_key: str
+    pin_ids: tuple[int, ...]
+    concurrency: int = 8
+    duration_seconds: float = 30.0
+    events_per_user: int = 5
+    k: int = 10
+    # Every Nth batch carries one event of an unknown type: the API must reject it alone.
+    invalid_every: int = 50
+    retry_seconds: float = 60.0
+    request_timeout: float = 10.0
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+
+@dataclass
+class LoadTally:
+    users: int = 0
+    statuses: Counter = field(default_factory=Counter)  # (endpoint, status) -> requests; status 0: no answer
+    latencies: dict = field(default_factory=lambda: {e: array("d") for e in ENDPOINTS})
+    # (whole second since start, endpoint, status) -> requests: what the API said during a fault
+    timeline: Counter = field(default_factory=Counter)
+    events_sent: int = 0
+    events_accepted: int = 0
+    events_rejected_as_invalid: int = 0
+    events_refused: int = 0  # in batches answered 4xx/503: not accepted, the client was told
+    events_unanswered: int = 0
+    impressions_served: int = 0  # items in closeup answers: the server logs one impression each
+    users_assigned: int = 0  # users whose assignment answer put them in an experiment
+    retries: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+    @property
+    def requests(self) -> int:
+        return sum(n for (_, status), n in self.statuses.items() if status)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for (_, status), n in self.statuses.items() if status >= 500 and status != 503)
+
+    def answered_statuses(self, endpoint: str | None = None) -> set[int]:
+        return {s for (e, s), _ in self.statuses.items() if endpoint in (None, e)}
+
+    def percentile_ms(self, q: float, endpoint: str | None = None) -> float:
+        values = sorted(v for e in ENDPOINTS if endpoint in (None, e) for v in self.latencies[e])
+        if not values:
+            return float("nan")
+        return 1000 * values[min(len(values) - 1, int(q / 100 * len(values)))]
+
+    def max_latency_ms(self) -> float:
+        return 1000 * max((max(v) for v in self.latencies.values() if v), default=0.0)
+
+    def reconciliation(self, stored_events: int) -> dict:
+        """The exact account: accepted by the API = stored = sent - rejected - refused."""
+        told_not_accepted = self.events_rejected_as_invalid + self.events_refused
+        return {
+            "sent": self.events_sent,
+            "rejected_as_invalid": self.events_rejected_as_invalid,
+            "refused_4xx_503": self.events_refused,
+            "unanswered": self.events_unanswered,
+            "accepted": self.events_accepted,
+            "stored": stored_events,
+            "holds": self.events_unanswered == 0
+            and self.events_accepted == stored_events == self.events_sent - told_not_accepted,
+        }
+
+
+class _Http:
+    def __init__(self, base_url: str, api_key: str, timeout: float):
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.auth = f"Api-Key {api_key}"
+        self.timeout = timeout
+
+    def encode(self, method: str, path: str, body: bytes | None) -> bytes:
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Authorization: {self.auth}",
+                "Connection: close"]
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
+
+    async def send(self, raw: bytes) -> tuple[int, bytes]:
+        """One request on a new connection: (status, body), or (0, b"") without an answer."""
+        writer = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                writer.write(raw)
+                await writer.drain()
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split(" ", 2)[1])
+                length = next((int(v) for k, _, v in (x.partition(":") for x in lines[1:])
+                               if k.strip().lower() == "content-length"), None)
+                body = await (reader.readexactly(length) if length is not None else reader.read())
+                return status, body
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
+                IndexError):
+            return 0, b""
+        finally:
+            if writer is not None:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+
+class LoadGenerator:
+    def __init__(self, plan: LoadPlan):
+        self.plan = plan
+        self.tally = LoadTally()
+        self.http = _Http(plan.base_url, plan.api_key, plan.request_timeout)
+        self._stop = asyncio.Event()
+        self._batches = 0
+        self._rng = random.Random(plan.run_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _request(self, endpoint: str, method: str, path: str, payload=None) -> tuple[int, bytes]:
+        raw = self.http.encode(method, path, json.dumps(payload).encode() if payload is not None else None)
+        give_up = time.monotonic() + self.plan.retry_seconds
+        while True:
+            began = time.perf_counter()
+            status, body = await self.http.send(raw)
+            elapsed = time.perf_counter() - began
+            self.tally.statuses[(endpoint, status)] += 1
+            self.tally.timeline[(int(time.monotonic() - self.tally.started), endpoint, status)] += 1
+            if status:
+                self.tally.latencies[endpoint].append(elapsed)
+                return status, body
+            if time.monotonic() >= give_up:
+                return 0, b""
+            self.tally.retries += 1
+            await asyncio.sleep(0.2)
+
+    def _events(self, user_id: str, closeup: dict | None) -> list[dict]:
+        items = (closeup or {}).get("items") or []
+        now = datetime.now(UTC).isoformat()
+        events = []
+        for i in range(self.plan.events_per_user):
+            item = items[i % len(items)] if items else {"pin_id": self._rng.choice(self.plan.pin_ids), "position": i}
+            event = {"event_id": str(uuid.uuid4()), "user_id": user_id, "type": ENGAGEMENT_TYPES[i % 5],
+                     "pin_id": item["pin_id"], "position": item["position"], "timestamp": now}
+            if closeup:
+                event["request_id"] = closeup["request_id"]
+            events.append(event)
+        self._batches += 1
+        if self.plan.invalid_every and self._batches % self.plan.invalid_every == 0:
+            events[-1] = {**events[-1], "type": "bogus"}
+        return events
+
+    async def _one_user(self, n: int) -> None:
+        t = self.tally
+        user_id = f"load-{self.plan.run_id}-{n}"
+        status, body = await self._request("assignment", "POST", "/api/v1/assignments",
+                                           {"user_id": user_id, "attributes": {}, "surface": "closeup"})
+        if status == 200 and json.loads(body).get("assignments"):
+            t.users_assigned += 1
+        pin = self._rng.choice(self.plan.pin_ids)
+        status, body = await self._request("closeup", "GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={self.plan.k}")
+        closeup = json.loads(body) if status == 200 else None
+        if closeup:
+            t.impressions_served += len(closeup["items"])
+        events = self._events(user_id, closeup)
+        t.events_sent += len(events)
+        status, body = await self._request("events", "POST", "/api/v1/events", {"events": events})
+        if status == 202:
+            answer = json.loads(body)
+            t.events_accepted += answer["accepted"]
+            t.events_rejected_as_invalid += len(answer["rejected"])
+        elif status:
+            t.events_refused += len(events)
+        else:
+            t.events_unanswered += len(events)
+        t.users += 1
+
+    async def _virtual_client(self, first: int, step: int, deadline: float) -> None:
+        n = first
+        while time.monotonic() < deadline and not self._stop.is_set():
+            await self._one_user(n)  # a user is finished before stopping: every batch is answered
+            n += step
+
+    async def run(self) -> LoadTally:
+        self.tally.started = time.monotonic()
+        deadline = self.tally.started + self.plan.duration_seconds
+        c = self.plan.concurrency
+        await asyncio.gather(*(self._virtual_client(i, c, deadline) for i in range(c)))
+        self.tally.finished = time.monotonic()
+        return self.tally
+
+
+def run_load(plan: LoadPlan) -> LoadTally:
+    """Run a load to its end in this thread (it makes its own event loop)."""
+    return asyncio.run(LoadGenerator(plan).run())
