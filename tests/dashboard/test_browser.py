@@ -206,3 +206,39 @@ def test_a_pm_creates_starts_and_reads_an_experiment(django_db_setup, celery_wor
     # Nothing the pages asked for left this machine.
     hosts = {urlsplit(u).hostname for u in requests_seen if not u.startswith(("data:", "blob:"))}
     assert hosts <= {"localhost", "127.0.0.1"}, hosts
+
+
+HOSTILE = ('<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+           '"><svg onload="window.__pwned = 3"> \'; DROP TABLE experiments_experiment; --')
+
+
+def test_html_and_sql_in_every_field_are_shown_as_text_and_never_run(django_db_setup, live_server, page):
+    """Names, hypotheses, layer names and metric names carrying markup and SQL: every
+    page shows them as text in a real browser, and no script of theirs runs."""
+    from analysis.models import Metric
+
+    base = live_server.url
+    pm = UserFactory(username="pm-hostile", role="experimenter", password=PASSWORD)
+    layer = services.create_layer(key="hostile-layer", name=HOSTILE)
+    Metric.objects.create(key="hostile_metric", name=HOSTILE, description=HOSTILE, kind="mean",
+                          numerator_types=["click"])
+    experiment = services.create_experiment(
+        actor=pm, layer=layer, key="hostile-exp", name=HOSTILE, hypothesis=HOSTILE, description=HOSTILE,
+        variants=[{"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
+                  {"key": "treatment", "weight": 50, "recommender": {"name": "popularity"}}],
+        guardrail_metrics=["hostile_metric"])
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    log_in(page, base, "pm-hostile")
+    for path in ("/", f"/experiments/{experiment.key}/", f"/experiments/{experiment.key}/results",
+                 "/experiments/new/"):
+        page.goto(f"{base}{path}")
+        page.wait_for_load_state("load")
+        assert page.evaluate("window.__pwned") is None, path
+        if path != "/experiments/new/":
+            assert "<script>window.__pwned = 1</script>" in page.inner_text("body"), path  # shown, as text
+    shot(page, "9-hostile-text")
+    assert not dialogs
+    from experiments.models import Experiment
+
+    assert Experiment.objects.get(key="hostile-exp").name == HOSTILE  # stored as it was sent
