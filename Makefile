@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis clean
+.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis bench-load clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-analysis: install
 
 bench-recommenders: install
 	$(PY) bench/recommenders.py
+
+bench-load: install
+	$(PY) bench/load.py
 
 clean:
 	rm -rf var/broker var/celery-results var/test-*.sqlite3*
