@@ -112,6 +112,15 @@ def ensure_partitions(days) -> list[str]:
     return created
 
 
+def missing_partitions(days) -> set[date]:
+    """The days among these whose partition this process has not seen yet (and may
+    have to create with ensure_partitions, outside the writing transaction)."""
+    if not is_postgres():
+        return set()
+    with _known_lock:
+        return set(days) - _known_days
+
+
 def existing_partitions() -> list[tuple[str, date]]:
     if not is_postgres():
         return []

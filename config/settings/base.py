@@ -280,6 +280,9 @@ EVENTS_MAX_FUTURE_SECONDS = env.int("EVENTS_MAX_FUTURE_SECONDS", default=300)
 # A pending batch not finished this long after it was enqueued is enqueued again.
 EVENTS_SWEEP_AFTER_SECONDS = env.int("EVENTS_SWEEP_AFTER_SECONDS", default=30)
 EVENTS_MAX_ATTEMPTS = env.int("EVENTS_MAX_ATTEMPTS", default=10)
+# A worker stores up to this many pending inbox batches (and about this many events) per transaction.
+EVENTS_STORE_MAX_BATCHES = env.int("EVENTS_STORE_MAX_BATCHES", default=50)
+EVENTS_STORE_MAX_ROWS = env.int("EVENTS_STORE_MAX_ROWS", default=20_000)
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=400)
 EVENTS_PARTITIONS_AHEAD_DAYS = 7
 

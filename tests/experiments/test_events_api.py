@@ -168,3 +168,33 @@ def test_event_ids_are_uuids_in_storage(key_client):
     post(key_client, events)
     store_pending()
     assert {e.event_id for e in Event.objects.all()} == {uuid.UUID(e["event_id"]) for e in events}
+
+
+def test_one_worker_call_stores_many_small_batches_each_with_its_own_account(settings):
+    """Small pending batches are stored together (one transaction), and each keeps its
+    own counts and dead letters; batches beyond the limit wait for their own task."""
+    settings.EVENTS_STORE_MAX_BATCHES = 8
+    now = ingestion.datetime.now(ingestion.UTC)
+    ids, first_rows = [], None
+    for b in range(10):
+        rows = ingestion.validate_events(make_batch(5, start=b * 5), now, ingestion.limits()).rows
+        first_rows = first_rows or rows
+        if b == 4:
+            rows[0] = first_rows[0]  # sent again in a later request: stored once
+        if b == 6:
+            rows[2] = [rows[2][0], "not-a-time", *rows[2][2:]]  # poisoned
+        ids.append(EventBatch.objects.create(payload=orjson.dumps(rows), n_accepted=len(rows)).id)
+
+    asked = ingestion.store_batch(ids[3])
+    assert asked.status == "done" and asked.n_inserted == 5
+    batches = {b.id: b for b in EventBatch.objects.all()}
+    done = [i for i in ids if batches[i].status == "done"]
+    assert len(done) == 8 and ids[3] in done  # the asked-for batch and 7 others, oldest first
+    assert (batches[ids[6]].n_inserted, batches[ids[6]].n_dead) == (4, 1)
+    assert DeadLetter.objects.get().batch_id == ids[6]
+    assert (batches[ids[4]].n_inserted, batches[ids[4]].n_duplicates) == (4, 1)
+    assert Event.objects.count() == sum(batches[i].n_inserted for i in done)
+    assert ingestion.store_batch(ids[3]) is None  # its own task, delivered later, finds it done
+    store_pending()
+    assert not EventBatch.objects.filter(status="pending").exists()
+    assert Event.objects.count() == 10 * 5 - 2  # less the duplicate and the poisoned event
