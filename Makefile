@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis bench-load clean
+.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis bench-load fuzz-api clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-recommenders: install
 
 bench-load: install
 	$(PY) bench/load.py
+
+# Schemathesis against every operation of /api/schema/, longer than CI's 8 examples each.
+fuzz-api: install
+	SCHEMATHESIS_EXAMPLES=$${SCHEMATHESIS_EXAMPLES:-500} DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(VENV)/bin/pytest -q tests/core/test_schemathesis.py
 
 clean:
 	rm -rf var/broker var/celery-results var/test-*.sqlite3*

@@ -3,7 +3,7 @@
 Verification is cached in process memory for API_KEY_CACHE_SECONDS, so a client
 request costs no database query in steady state, and a revoked key stops working
 within that many seconds. While the database cannot be reached, a key verified
-before the outage keeps working (its last verification stands) so that assignment,
+in the hour before the outage keeps working (its last verification stands) so that assignment,
 which needs no database, goes on; a key not seen before gets the 503 of the outage.
 """
 
@@ -19,6 +19,7 @@ from accounts.keys import hash_key, matches, prefix_of
 from accounts.models import ApiKey
 
 KEYWORD = "Api-Key"
+OUTAGE_GRACE_SECONDS = 3600
 _MAX_CACHED = 10_000
 
 
@@ -54,10 +55,12 @@ class _VerificationCache:
             return False, None
         return True, entry[0]
 
-    def last(self, digest: str) -> ApiClient | None:
-        """The last verified client for this key, however old."""
+    def last(self, digest: str, max_age: float) -> ApiClient | None:
+        """The client this key was last verified as, if that was at most max_age seconds ago."""
         entry = self._entries.get(digest)
-        return entry[0] if entry is not None else None
+        if entry is None or entry[1] - settings.API_KEY_CACHE_SECONDS < time.monotonic() - max_age:
+            return None
+        return entry[0]
 
     def put(self, digest: str, client: ApiClient | None) -> None:
         with self._lock:
@@ -81,7 +84,10 @@ def verify_key(key: str) -> ApiClient | None:
     try:
         client = _look_up(key)
     except (OperationalError, InterfaceError):
-        if (last := verification_cache.last(digest)) is not None:
+        # An outage: the last verification stands for up to OUTAGE_GRACE_SECONDS, and is
+        # cached again so that the database is not asked on every request meanwhile.
+        if (last := verification_cache.last(digest, OUTAGE_GRACE_SECONDS)) is not None:
+            verification_cache.put(digest, last)
             return last
         raise
     verification_cache.put(digest, client)

@@ -7,10 +7,12 @@ of every event it sends, so the run can be reconciled with what was stored:
 - a 202 tells how many of the batch's events were accepted and which were rejected;
 - any other answer (4xx, 503) means none of the batch was accepted, as the API
   promises ("nothing was changed");
-- no answer at all (connection refused or reset, a timeout) is ambiguous, so the
-  same request, with the same event ids, is sent again until it gets an answer or
-  `retry_seconds` run out; event ids make that safe. Events still unanswered then
-  are counted apart, and a clean run has none.
+- no answer at all (connection refused or reset, a timeout): the same request, with
+  the same event ids, is sent again until it gets an answer or `retry_seconds` run
+  out; event ids make that safe. A refused connection surely reached nothing; after
+  a reset or a timeout the server may have stored the batch, so a later refusal of
+  the same batch does not prove it was not stored. Such events, and those never
+  answered, are counted apart (`events_unanswered`), and a clean run has none.
 
 Plain asyncio over HTTP/1.1, one connection per request (gunicorn's sync workers
 close every connection), and no Django import: it runs wherever a client runs.
@@ -59,10 +61,13 @@ class LoadTally:
     events_accepted: int = 0
     events_rejected_as_invalid: int = 0
     events_refused: int = 0  # in batches answered 4xx/503: not accepted, the client was told
-    events_unanswered: int = 0
+    events_unanswered: int = 0  # no answer, or refused after an attempt the server may have stored
     impressions_served: int = 0  # items in closeup answers: the server logs one impression each
     users_assigned: int = 0  # users whose assignment answer put them in an experiment
     retries: int = 0
+    # Requests where an attempt may have reached the server without its answer reaching
+    # us (a reset, a timeout): a closeup served that way logged impressions we never saw.
+    ambiguous_requests: int = 0
     started: float = 0.0
     finished: float = 0.0
 
@@ -119,12 +124,16 @@ class _Http:
             head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
 
-    async def send(self, raw: bytes) -> tuple[int, bytes]:
-        """One request on a new connection: (status, body), or (0, b"") without an answer."""
+    async def send(self, raw: bytes) -> tuple[int, bytes, bool]:
+        """One request on a new connection: (status, body, False), or (0, b"", sent)
+        without an answer, where `sent` says whether the server may have received it
+        (a refused connection is the one case where it surely did not)."""
         writer = None
+        connected = False
         try:
             async with asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
+                connected = True
                 writer.write(raw)
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -133,10 +142,10 @@ class _Http:
                 length = next((int(v) for k, _, v in (x.partition(":") for x in lines[1:])
                                if k.strip().lower() == "content-length"), None)
                 body = await (reader.readexactly(length) if length is not None else reader.read())
-                return status, body
+                return status, body, False
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
                 IndexError):
-            return 0, b""
+            return 0, b"", connected
         finally:
             if writer is not None:
                 writer.close()
@@ -156,20 +165,24 @@ class LoadGenerator:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _request(self, endpoint: str, method: str, path: str, payload=None) -> tuple[int, bytes]:
+    async def _request(self, endpoint: str, method: str, path: str, payload=None) -> tuple[int, bytes, bool]:
+        """(status, body, ambiguous): ambiguous when an earlier attempt may have reached
+        the server without its answer reaching us."""
         raw = self.http.encode(method, path, json.dumps(payload).encode() if payload is not None else None)
         give_up = time.monotonic() + self.plan.retry_seconds
+        ambiguous = False
         while True:
             began = time.perf_counter()
-            status, body = await self.http.send(raw)
+            status, body, maybe_received = await self.http.send(raw)
             elapsed = time.perf_counter() - began
             self.tally.statuses[(endpoint, status)] += 1
             self.tally.timeline[(int(time.monotonic() - self.tally.started), endpoint, status)] += 1
             if status:
                 self.tally.latencies[endpoint].append(elapsed)
-                return status, body
+                return status, body, ambiguous
+            ambiguous = ambiguous or maybe_received
             if time.monotonic() >= give_up:
-                return 0, b""
+                return 0, b"", ambiguous
             self.tally.retries += 1
             await asyncio.sleep(0.2)
 
@@ -192,23 +205,26 @@ class LoadGenerator:
     async def _one_user(self, n: int) -> None:
         t = self.tally
         user_id = f"load-{self.plan.run_id}-{n}"
-        status, body = await self._request("assignment", "POST", "/api/v1/assignments",
+        status, body, _ = await self._request("assignment", "POST", "/api/v1/assignments",
                                            {"user_id": user_id, "attributes": {}, "surface": "closeup"})
         if status == 200 and json.loads(body).get("assignments"):
             t.users_assigned += 1
         pin = self._rng.choice(self.plan.pin_ids)
-        status, body = await self._request("closeup", "GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={self.plan.k}")
+        status, body, ambiguous = await self._request("closeup", "GET",
+                                                      f"/api/v1/closeup/{pin}?user_id={user_id}&k={self.plan.k}")
+        t.ambiguous_requests += ambiguous
         closeup = json.loads(body) if status == 200 else None
         if closeup:
             t.impressions_served += len(closeup["items"])
         events = self._events(user_id, closeup)
         t.events_sent += len(events)
-        status, body = await self._request("events", "POST", "/api/v1/events", {"events": events})
+        status, body, ambiguous = await self._request("events", "POST", "/api/v1/events", {"events": events})
+        t.ambiguous_requests += ambiguous
         if status == 202:
             answer = json.loads(body)
             t.events_accepted += answer["accepted"]
             t.events_rejected_as_invalid += len(answer["rejected"])
-        elif status:
+        elif status and not ambiguous:
             t.events_refused += len(events)
         else:
             t.events_unanswered += len(events)

@@ -24,6 +24,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -47,6 +48,9 @@ class BatchBuffer:
         self._seen: set = set()
         self._thread: threading.Thread | None = None
         self._pid = None
+        # After a failed send, requests stop flushing inline for a while and leave the
+        # retries to the flusher thread: a hung database must not hold up requests.
+        self._inline_after = 0.0
         atexit.register(lambda: self._pending and self.flush())
 
     def add(self, record, key=None) -> None:
@@ -61,7 +65,7 @@ class BatchBuffer:
             self._pending.append(record)
             full = len(self._pending) >= self._batch_size()
         self._ensure_flusher()
-        if full:
+        if full and time.monotonic() >= self._inline_after:
             self.flush()
 
     def flush(self) -> int:
@@ -76,8 +80,13 @@ class BatchBuffer:
             except Exception:
                 # Broker or database down: keep the rest for the next flush rather than lose them.
                 logger.exception("could not send %d %s; will retry", len(batch) - i, self.name)
+                self._inline_after = time.monotonic() + 5.0
                 with self._lock:
-                    self._pending = (batch[i:] + self._pending)[-_MAX_PENDING:]
+                    kept = batch[i:] + self._pending
+                    self._pending = kept[-_MAX_PENDING:]
+                    dropped = len(kept) - len(self._pending)
+                if dropped:
+                    logger.error("dropped the %d oldest %s: the buffer is full", dropped, self.name)
                 break
         return sent
 

@@ -95,23 +95,28 @@ def store_batch(batch_id: int) -> EventBatch | None:
 
     Returns the asked-for batch once stored, or None when it was done already or is
     in another worker's hands."""
-    pending = EventBatch.objects.filter(status=EventBatch.Status.PENDING)
-    if not pending.filter(pk=batch_id).exists():
-        return None
-    others = list(pending.exclude(pk=batch_id).order_by("id")
-                  .values_list("id", "n_accepted")[: settings.EVENTS_STORE_MAX_BATCHES - 1])
-    chosen, total = [batch_id], 0
-    for bid, n in others:
-        if total + n <= settings.EVENTS_STORE_MAX_ROWS:
-            chosen.append(bid)
-            total += n
-    try:
-        return _store_batches(batch_id, chosen)
-    except _PartitionsMissing as missing:
-        # Partitions are made in a short transaction of their own (they lock the
-        # events table until it ends); then the batches are taken again.
-        event_storage.ensure_partitions(missing.days)
-        return _store_batches(batch_id, chosen)
+    if not EventBatch.objects.filter(pk=batch_id, status=EventBatch.Status.PENDING).exists():
+        return None  # the common case for a batch stored with another: no lock, no payload read
+    for together in (True, False):
+        try:
+            for _ in range(3):
+                try:
+                    return _store_batches(batch_id, together)
+                except _PartitionsMissing as missing:
+                    # Partitions are made in a short transaction of their own (they lock
+                    # the events table until it ends); then the batches are taken again.
+                    event_storage.ensure_partitions(missing.days)
+            return _store_batches(batch_id, False)
+        except _PartitionsMissing:
+            raise
+        except Exception:
+            if not together:
+                raise
+            # One batch of the group failed the whole transaction (a deadlock, a payload
+            # that does not parse...): store the asked-for batch alone, so that only the
+            # failing batch is charged the attempt and, in the end, dead-lettered.
+            logger.warning("storing batch %s with others failed; storing it alone", batch_id, exc_info=True)
+    return None
 
 
 class _PartitionsMissing(Exception):
@@ -119,15 +124,23 @@ class _PartitionsMissing(Exception):
         self.days = days
 
 
-def _store_batches(batch_id: int, chosen: list[int]) -> EventBatch | None:
+def _store_batches(batch_id: int, together: bool) -> EventBatch | None:
+    pending = EventBatch.objects.select_for_update(skip_locked=True).filter(status=EventBatch.Status.PENDING)
     with transaction.atomic():
-        # SKIP LOCKED: batches another worker is storing now are left to it.
-        locked = list(EventBatch.objects.select_for_update(skip_locked=True)
-                      .filter(pk__in=chosen, status=EventBatch.Status.PENDING)
-                      .order_by("id").values_list("id", "payload"))
-        if batch_id not in {bid for bid, _ in locked}:
+        # SKIP LOCKED: batches another worker is storing now are left to it, and
+        # concurrent workers each take a different group of the oldest batches.
+        mine = pending.filter(pk=batch_id).values_list("n_accepted", flat=True).first()
+        if mine is None:
             return None
-        batches = [(bid, orjson.loads(bytes(payload))) for bid, payload in locked]
+        chosen, total = [batch_id], mine
+        if together:
+            others = pending.exclude(pk=batch_id).order_by("id").values_list("id", "n_accepted")
+            for bid, n in others[: max(0, settings.EVENTS_STORE_MAX_BATCHES - 1)]:
+                if total + n <= settings.EVENTS_STORE_MAX_ROWS:
+                    chosen.append(bid)
+                    total += n
+        payloads = dict(EventBatch.objects.filter(pk__in=chosen).values_list("id", "payload"))
+        batches = [(bid, orjson.loads(bytes(payloads[bid]))) for bid in sorted(chosen)]
         missing = event_storage.missing_partitions(set().union(*(event_storage.days_of(r) for _, r in batches)))
         if missing:
             raise _PartitionsMissing(missing)

@@ -16,6 +16,15 @@ def maintain(today=None) -> dict:
     return {"created": created, "dropped": dropped}
 
 
+def prune_hidden_pins(today=None) -> int:
+    """Hides older than the events' retention go with them (user data is kept no longer)."""
+    from experiments.models import HiddenPin
+
+    today = today or datetime.now(UTC).date()
+    cutoff = datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=settings.EVENTS_RETENTION_DAYS)
+    return HiddenPin.objects.filter(hidden_at__lt=cutoff).delete()[0]
+
+
 def ensure_schedules(apps=None) -> None:
     """The periodic tasks of ingestion, as django-celery-beat rows an admin may edit."""
     if apps is None:

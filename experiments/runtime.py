@@ -40,7 +40,10 @@ class _ConfigHolder:
                         raise  # nothing to serve: the API answers 503
                     logger.warning("database unreachable: serving the held assignment configuration "
                                    "(version %s)", self._config.version)
-                self._checked_at = time.monotonic()
+                    # A hung database costs a request its connect timeout: ask again in 5 s, not 1.
+                    self._checked_at = time.monotonic() + 4.0
+                else:
+                    self._checked_at = time.monotonic()
             return self._config
 
     def invalidate(self) -> None:

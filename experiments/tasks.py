@@ -45,4 +45,4 @@ def sweep_event_batches() -> dict:
 def maintain_event_partitions() -> dict:
     from experiments import partitions
 
-    return partitions.maintain()
+    return {**partitions.maintain(), "hidden_pins_pruned": partitions.prune_hidden_pins()}

@@ -226,8 +226,8 @@ def postgres_server():
 
     import pytest
 
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found or shutil.which("pg_dump") is None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not found:
         pytest.skip("PostgreSQL's server binaries are not installed")
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: cannot start a PostgreSQL of the test's own")
@@ -246,10 +246,12 @@ def postgres_server():
         server.start()
         with server.connect("postgres") as conn:
             conn.execute("CREATE DATABASE pinpoint")
-        dump = subprocess.run(["pg_dump", "--no-owner", "--no-privileges", "--dbname", test_database_url()],
-                              check=True, capture_output=True).stdout
-        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", server.url], input=dump, check=True,
-                       stdout=subprocess.DEVNULL)
+        # The newest installed server and its own client tools, which read any older server.
+        dump = subprocess.run(
+            [str(bindir / "pg_dump"), "--no-owner", "--no-privileges", "--dbname", test_database_url()],
+            check=True, capture_output=True).stdout
+        subprocess.run([str(bindir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "--dbname", server.url],
+                       input=dump, check=True, stdout=subprocess.DEVNULL)
         yield server
     finally:
         with contextlib.suppress(Exception):
