@@ -98,15 +98,17 @@ def store_batch(batch_id: int) -> EventBatch | None:
     if not EventBatch.objects.filter(pk=batch_id, status=EventBatch.Status.PENDING).exists():
         return None  # the common case for a batch stored with another: no lock, no payload read
     for together in (True, False):
+        group: list[int] = []
         try:
             for _ in range(3):
                 try:
-                    return _store_batches(batch_id, together)
+                    return _store_batches(batch_id, together, group)
                 except _PartitionsMissing as missing:
                     # Partitions are made in a short transaction of their own (they lock
                     # the events table until it ends); then the batches are taken again.
                     event_storage.ensure_partitions(missing.days)
-            return _store_batches(batch_id, False)
+                    group.clear()
+            return _store_batches(batch_id, False, group)
         except _PartitionsMissing:
             raise
         except Exception:
@@ -114,8 +116,14 @@ def store_batch(batch_id: int) -> EventBatch | None:
                 raise
             # One batch of the group failed the whole transaction (a deadlock, a payload
             # that does not parse...): store the asked-for batch alone, so that only the
-            # failing batch is charged the attempt and, in the end, dead-lettered.
+            # failing batch is charged the attempt and, in the end, dead-lettered. The
+            # others' own tasks may have found them locked by us and given up: send them again.
             logger.warning("storing batch %s with others failed; storing it alone", batch_id, exc_info=True)
+            for other in group:
+                try:
+                    enqueue(other)
+                except Exception:  # the broker is down too: the sweep will find them
+                    logger.warning("could not re-enqueue batch %s", other, exc_info=True)
     return None
 
 
@@ -124,7 +132,7 @@ class _PartitionsMissing(Exception):
         self.days = days
 
 
-def _store_batches(batch_id: int, together: bool) -> EventBatch | None:
+def _store_batches(batch_id: int, together: bool, group: list[int]) -> EventBatch | None:
     pending = EventBatch.objects.select_for_update(skip_locked=True).filter(status=EventBatch.Status.PENDING)
     with transaction.atomic():
         # SKIP LOCKED: batches another worker is storing now are left to it, and
@@ -134,11 +142,17 @@ def _store_batches(batch_id: int, together: bool) -> EventBatch | None:
             return None
         chosen, total = [batch_id], mine
         if together:
-            others = pending.exclude(pk=batch_id).order_by("id").values_list("id", "n_accepted")
+            # Choose under the row limit first, then lock only what was chosen: a batch
+            # locked here and left out would have its own task skip it, and wait for the sweep.
+            wanted = []
+            others = (EventBatch.objects.filter(status=EventBatch.Status.PENDING).exclude(pk=batch_id)
+                      .order_by("id").values_list("id", "n_accepted"))
             for bid, n in others[: max(0, settings.EVENTS_STORE_MAX_BATCHES - 1)]:
                 if total + n <= settings.EVENTS_STORE_MAX_ROWS:
-                    chosen.append(bid)
+                    wanted.append(bid)
                     total += n
+            chosen += list(pending.filter(pk__in=wanted).values_list("id", flat=True))
+            group.extend(chosen[1:])
         payloads = dict(EventBatch.objects.filter(pk__in=chosen).values_list("id", "payload"))
         batches = [(bid, orjson.loads(bytes(payloads[bid]))) for bid in sorted(chosen)]
         missing = event_storage.missing_partitions(set().union(*(event_storage.days_of(r) for _, r in batches)))

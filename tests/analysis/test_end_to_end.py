@@ -8,6 +8,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from analysis.services import run_analysis
+from experiments import ingestion
 from experiments import services as experiment_services
 from experiments.models import Exposure
 from experiments.simulator import Config, Simulator
@@ -54,10 +55,15 @@ def test_simulated_traffic_through_http_celery_and_the_database_recovers_the_tru
         truth = {v: s["expected_clicks"] / s["impressions"] for v, s in stats["by_variant"].items()}
         clicks = sum(s["clicks"] for s in stats["by_variant"].values())
         impressions = sum(s["impressions"] for s in stats["by_variant"].values())
-        processes.wait_until(
-            lambda: Exposure.objects.filter(experiment=exp).count() == USERS
-            and _stored("click") == clicks and _stored("impression") == impressions,
-            timeout=180, what="every exposure, impression and click to be stored once")
+        def counts():
+            return (Exposure.objects.filter(experiment=exp).count(), _stored("click"), _stored("impression"))
+
+        try:
+            processes.wait_until(lambda: counts() == (USERS, clicks, impressions), timeout=180,
+                                 what="every exposure, impression and click to be stored once")
+        except TimeoutError as exc:
+            raise AssertionError(f"(exposures, clicks, impressions) stored {counts()}, expected "
+                                 f"{(USERS, clicks, impressions)}; inbox {ingestion.stats()}") from exc
 
         body = run_analysis(exp).results
         ctr = next(b for b in body["metrics"] if b["metric"] == "closeup_ctr")

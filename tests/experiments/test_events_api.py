@@ -198,3 +198,22 @@ def test_one_worker_call_stores_many_small_batches_each_with_its_own_account(set
     store_pending()
     assert not EventBatch.objects.filter(status="pending").exists()
     assert Event.objects.count() == 10 * 5 - 2  # less the duplicate and the poisoned event
+
+
+def test_a_batch_that_breaks_its_group_is_left_alone_and_the_others_are_sent_again():
+    """A payload that cannot even be read fails the group's transaction: the asked-for
+    batch is then stored alone, the broken one stays pending (charged on its own task),
+    and the rest of the group goes back to the broker instead of waiting for the sweep."""
+    now = ingestion.datetime.now(ingestion.UTC)
+    good = [EventBatch.objects.create(
+        payload=orjson.dumps(ingestion.validate_events(make_batch(3, start=10 * b), now, ingestion.limits()).rows),
+        n_accepted=3).id for b in range(3)]
+    broken = EventBatch.objects.create(payload=b"\x00 not json", n_accepted=3).id
+    depth = ingestion.broker_queue_depth()
+    done = ingestion.store_batch(good[2])
+    assert done.status == "done" and done.n_inserted == 3
+    statuses = dict(EventBatch.objects.values_list("id", "status"))
+    assert statuses[broken] == "pending" and statuses[good[0]] == statuses[good[1]] == "pending"
+    if depth is not None:  # a broker that can count its queue: the group's others were re-sent
+        assert ingestion.broker_queue_depth() - depth == 3
+    assert Event.objects.count() == 3
