@@ -5,8 +5,13 @@ Used by `bench/load.py` (the soak) and by the fault tests. It keeps an exact acc
 of every event it sends, so the run can be reconciled with what was stored:
 
 - a 202 tells how many of the batch's events were accepted and which were rejected;
-- any other answer (4xx, 503) means none of the batch was accepted, as the API
-  promises ("nothing was changed");
+- a 503 (or 429) to a batch says to come back later: the same request, with the same
+  event ids, is sent again until it is answered otherwise or `retry_seconds` run out,
+  as a client's event queue does (an assignment or a closeup answered 503 is not
+  retried: the page goes on without it). Resending
+  is what makes the account exact through a database crash: a batch whose commit
+  reached the disk just before the crash got a 503, and its resend is stored once;
+- any other 4xx means none of the batch was accepted;
 - no answer at all (connection refused or reset, a timeout): the same request, with
   the same event ids, is sent again until it gets an answer or `retry_seconds` run
   out; event ids make that safe. A refused connection surely reached nothing; after
@@ -47,6 +52,7 @@ class LoadPlan:
     invalid_every: int = 50
     retry_seconds: float = 60.0
     request_timeout: float = 10.0
+    retry_wait: float = 1.0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
 
 
@@ -60,7 +66,7 @@ class LoadTally:
     events_sent: int = 0
     events_accepted: int = 0
     events_rejected_as_invalid: int = 0
-    events_refused: int = 0  # in batches answered 4xx/503: not accepted, the client was told
+    events_refused: int = 0  # in batches answered 4xx (or 503 to the end): not accepted, the client was told
     events_unanswered: int = 0  # no answer, or refused after an attempt the server may have stored
     impressions_served: int = 0  # items in closeup answers: the server logs one impression each
     users_assigned: int = 0  # users whose assignment answer put them in an experiment
@@ -165,7 +171,8 @@ class LoadGenerator:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _request(self, endpoint: str, method: str, path: str, payload=None) -> tuple[int, bytes, bool]:
+    async def _request(self, endpoint: str, method: str, path: str, payload=None,
+                       retry_unavailable: bool = False) -> tuple[int, bytes, bool]:
         """(status, body, ambiguous): ambiguous when an earlier attempt may have reached
         the server without its answer reaching us."""
         raw = self.http.encode(method, path, json.dumps(payload).encode() if payload is not None else None)
@@ -179,7 +186,16 @@ class LoadGenerator:
             self.tally.timeline[(int(time.monotonic() - self.tally.started), endpoint, status)] += 1
             if status:
                 self.tally.latencies[endpoint].append(elapsed)
-                return status, body, ambiguous
+                if not retry_unavailable or status not in (429, 503) or time.monotonic() >= give_up:
+                    return status, body, ambiguous
+                # Unavailable for now: as a client should, send the same request again
+                # (after `retry_wait`, shorter than the API's Retry-After of 5 s, to keep
+                # a fault test short). A 503 to an events
+                # batch whose commit was under way when the database went away may not
+                # have left it unstored; the same event ids make the resend safe.
+                self.tally.retries += 1
+                await asyncio.sleep(self.plan.retry_wait)
+                continue
             ambiguous = ambiguous or maybe_received
             if time.monotonic() >= give_up:
                 return 0, b"", ambiguous
@@ -218,7 +234,8 @@ class LoadGenerator:
             t.impressions_served += len(closeup["items"])
         events = self._events(user_id, closeup)
         t.events_sent += len(events)
-        status, body, ambiguous = await self._request("events", "POST", "/api/v1/events", {"events": events})
+        status, body, ambiguous = await self._request("events", "POST", "/api/v1/events", {"events": events},
+                                                      retry_unavailable=True)
         t.ambiguous_requests += ambiguous
         if status == 202:
             answer = json.loads(body)

@@ -184,7 +184,9 @@ class EventsView(ClientView):
         except ValueError as exc:
             return Response({"events": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         except ingestion.IngestionUnavailable:
-            return Response({"detail": "Cannot accept events right now; nothing was accepted. Retry later."},
+            # Not "nothing was accepted": a commit cut off by a crash may have reached the disk.
+            return Response({"detail": "Cannot accept events right now. Send the same events again later: "
+                                       "events already stored are stored once (by event_id and timestamp)."},
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
         v = accepted.validated
         return Response({"accepted": len(v.rows), "duplicates": v.duplicates, "rejected": v.rejected},
