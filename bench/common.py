@@ -122,6 +122,23 @@ def wrk(url: str, lua_body: str, seconds: int = 10, connections: int = 16, threa
     return result
 
 
+def rss_mb(pids) -> float:
+    """Resident memory of these processes together, in MB."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def process_family(pid: int) -> list[int]:
+    """A process and its children (gunicorn's or Celery's workers)."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *map(int, out.split())]
+
+
 def median(values):
     return statistics.median(values)
 

@@ -9,7 +9,6 @@ database of its own on that server. 2 gunicorn workers, 2 Celery worker processe
 """
 
 import argparse
-import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from common import ROOT, bench_env, gunicorn, median, setup_django, table, wrk
+from common import ROOT, bench_env, gunicorn, median, process_family, rss_mb, setup_django, table, wrk
 
 LUA = r"""
 local key = "{KEY}"
@@ -46,19 +45,8 @@ def lua(key: str, ts: str, batch: int, run: int) -> str:
     return LUA.replace("{KEY}", key).replace("{TS}", ts).replace("{BATCH}", str(batch)).replace("{RUN}", str(run))
 
 
-def rss_mb(pids) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
 
 
-def worker_pids(proc) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
-    return [proc.pid, *map(int, out.split())]
 
 
 def event_count() -> int:
@@ -129,7 +117,7 @@ def main():
             deadline = time.monotonic() + 120
             while EventBatch.objects.filter(status="pending").exists() and time.monotonic() < deadline:
                 time.sleep(0.2)  # the warm-up fully stored before the measured run starts
-            rss_start = rss_mb(worker_pids(worker))
+            rss_start = rss_mb(process_family(worker.pid))
             before = event_count()
             accepted_before = accepted_total()
             started = time.monotonic()
@@ -143,7 +131,7 @@ def main():
                 time.sleep(0.2)
             stored = event_count() - before
             elapsed = time.monotonic() - started
-            rss_end = rss_mb(worker_pids(worker))
+            rss_end = rss_mb(process_family(worker.pid))
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)

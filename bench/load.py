@@ -26,24 +26,13 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, bench_env, free_port, setup_django, table
+from common import ROOT, bench_env, free_port, process_family, rss_mb, setup_django, table
 
 P99_GOAL_MS = 50.0
 
 
-def rss_mb(pids) -> float:
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-    return total / 1024
 
 
-def family(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [pid, *map(int, out.split())]
 
 
 def start(cmd: list[str], env: dict) -> subprocess.Popen:
@@ -177,9 +166,9 @@ def main():
         print(f"\nsoak: {args.minutes:g} min at concurrency {concurrency} …", flush=True)
 
         time.sleep(5)  # let the ramp's batches settle before the start-of-soak memory reading
-        mem_start = (rss_mb(family(web.pid)), rss_mb(family(worker.pid)))
+        mem_start = (rss_mb(process_family(web.pid)), rss_mb(process_family(worker.pid)))
         soak = run_load(plan(concurrency, args.minutes * 60, "soak"))
-        mem_end = (rss_mb(family(web.pid)), rss_mb(family(worker.pid)))
+        mem_end = (rss_mb(process_family(web.pid)), rss_mb(process_family(worker.pid)))
         pending_at_end = EventBatch.objects.filter(status="pending").count()
         counts, drained_in = drain("load-soak-", soak)
     finally:
