@@ -66,7 +66,7 @@ class BatchAssignmentView(ClientView):
         surface, users = batch_assignment_request(request.data, settings.ASSIGNMENT_BATCH_MAX_USERS)
         config = current_config()
         results = [assignments_for(config, surface, user_id, attributes) for user_id, attributes in users]
-        buffer.flush()  # a batch call is already a batch: send it as one task now
+        buffer.flush(wait=False)  # a batch call is already a batch: write it now
         return Response({"results": results})
 
 

@@ -1,6 +1,6 @@
 """End to end through the real parts: gunicorn serving the client API, a Celery worker
 storing exposures and events, the analysis in the database. The simulator drives
-tens of thousands of users with a known lift on one variant; the analysis must find
+ten thousand users with a known lift on one variant; the analysis must find
 the truth inside its confidence interval."""
 
 import pytest
@@ -16,7 +16,7 @@ from recommenders import services as recommender_services
 from recommenders.synthetic import DEMO_WORLD, generate_world
 from tests import processes
 
-USERS = 20_000
+USERS = 10_000
 LIFT = 1.3
 
 

@@ -1,6 +1,9 @@
 """Exposures are written in batches by the serving process and counted exactly: a lost
 exposure would show up later as a sample ratio mismatch."""
 
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +33,40 @@ def test_exposures_of_deleted_experiments_are_dropped(running_experiment, db):
            "at": datetime.now(UTC).isoformat(), "attributes": {}, "forced": False}
     running_experiment.delete()
     assert services.record_exposures([row]) == 0
+
+
+# A process whose flusher thread is half-way through sending a batch when the process
+# exits: the batch must still arrive. The send is slow on purpose, as a database write
+# under load is, so the exit certainly lands inside it.
+_EXITS_DURING_A_FLUSH = textwrap.dedent("""
+    import sys, threading, time
+    import django
+    django.setup()
+    from experiments.exposures import BatchBuffer
+
+    out = open(sys.argv[1], "a")
+    sending = threading.Event()
+
+    def send(rows):
+        sending.set()
+        time.sleep(0.5)
+        out.write("".join(f"{r}\\n" for r in rows))
+        out.flush()
+
+    buffer = BatchBuffer("probe", send, batch_size=lambda: 1000, flush_seconds=lambda: 0.05)
+    for i in range(10):
+        buffer.add(i)
+    assert sending.wait(5), "the flusher thread never started sending"
+    sys.exit(0)
+""")
+
+
+def test_a_process_exiting_while_its_flusher_sends_keeps_the_batch(tmp_path):
+    sent = tmp_path / "sent.txt"
+    done = subprocess.run([sys.executable, "-c", _EXITS_DURING_A_FLUSH, str(sent)], cwd=processes.ROOT,
+                          env=processes.process_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(int(line) for line in sent.read_text().split()) == list(range(10))
 
 
 @pytest.mark.integration
