@@ -27,7 +27,10 @@ def test_gunicorn_serves_every_recommender_without_fallback(tmp_path, settings, 
     )
     experiment_services.transition(exp, "start", actor=experimenter)
     key = create_api_key("server-test").key
-    with processes.web_server(workers=1, RECOMMENDER_MODELS_DIR=settings.RECOMMENDER_MODELS_DIR) as base:
+    # A deadline far above the 200 ms default: this test is about every recommender loading
+    # and answering in a forked server, and a first call on a busy machine may be slow.
+    with processes.web_server(workers=1, RECOMMENDER_MODELS_DIR=settings.RECOMMENDER_MODELS_DIR,
+                              RECOMMENDER_TIMEOUT_MS=30_000) as base:
         for name in names:
             status, body = processes.http_get(f"{base}/api/v1/closeup/7?user_id=qa-{name}&k=10",
                                               headers={"Authorization": f"Api-Key {key}"}, timeout=30)
