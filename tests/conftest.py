@@ -7,6 +7,22 @@ from tests import processes
 from tests.factories import UserFactory
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, and at the end of the session the connections
+    that background threads of this process opened (exposure flushers, the live
+    server) are closed on the server's side, so that dropping the database is not
+    refused with "being accessed by other users" and no test database is left behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_api_key_cache():
     # Key verifications are cached per process; tests must not see each other's.
