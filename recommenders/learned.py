@@ -42,9 +42,12 @@ class Embedding(Recommender):
         from usearch.index import Index
 
         matrix = training_matrix(data, self.config["boards_as_users"]) * self.config["alpha"]
-        model = AlternatingLeastSquares(factors=self.config["factors"], regularization=self.config["regularization"],
-                                        iterations=self.config["iterations"], random_state=self.config["seed"])
-        with threadpool_limits(1, "blas"):  # implicit's own threads do the work
+        # implicit's own threads do the work; BLAS threads on top only contend. The model is
+        # made inside the limit too: its constructor checks it, and warns otherwise.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=self.config["factors"], iterations=self.config["iterations"],
+                                            regularization=self.config["regularization"],
+                                            random_state=self.config["seed"])
             model.fit(matrix.tocsr(), show_progress=False)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self.n_pins = len(self.item_factors)
