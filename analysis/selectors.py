@@ -1,3 +1,5 @@
+from django.db.models import OuterRef, Subquery
+
 from analysis.models import AnalysisReport, Metric
 
 
@@ -23,6 +25,26 @@ def latest_failure_since_success(experiment) -> AnalysisReport | None:
     """The last failed run, when no run has succeeded since: what the dashboard alerts on."""
     last = AnalysisReport.objects.filter(experiment=experiment).order_by("-computed_at", "-id").first()
     return last if last and last.status == AnalysisReport.Status.FAILED else None
+
+
+def latest_reports(experiment_ids) -> dict[int, tuple[AnalysisReport | None, AnalysisReport | None]]:
+    """For many experiments at once, what `latest_report` and `latest_failure_since_success`
+    give for one: {experiment id: (latest succeeded report, failed run since it or None)}.
+    Two queries whatever the number of experiments (the list page showed 200 with 401)."""
+    from experiments.models import Experiment
+
+    newest = AnalysisReport.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id")
+    latest = Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
+        succeeded_id=Subquery(newest.filter(status=AnalysisReport.Status.SUCCEEDED).values("id")[:1]),
+        last_id=Subquery(newest.values("id")[:1]),
+    ).values_list("pk", "succeeded_id", "last_id")
+    latest = list(latest)
+    reports = AnalysisReport.objects.in_bulk({i for _, s, last in latest for i in (s, last) if i is not None})
+    out = {}
+    for pk, succeeded_id, last_id in latest:
+        last = reports.get(last_id)
+        out[pk] = (reports.get(succeeded_id), last if last and last.status == AnalysisReport.Status.FAILED else None)
+    return out
 
 
 def reports_of(experiment):

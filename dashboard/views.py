@@ -48,15 +48,17 @@ def experiment_list(request):
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(key__icontains=q))
     rows = []
-    for e in qs[:200]:
-        report = analysis_selectors.latest_report(e)
+    experiments = list(qs[:200])
+    reports = analysis_selectors.latest_reports(e.pk for e in experiments)
+    for e in experiments:
+        report, failed = reports[e.pk]
         body = report.results if report else None
         srm = (body or {}).get("srm") or {}
         rows.append({"e": e, "days": analysis_services.days_running(e, datetime.now(UTC)),
                      "primary": p.primary_summary(body),
                      "srm": "no data" if not body or srm.get("p_value") is None
                      else ("sample ratio mismatch" if srm.get("flagged") else "healthy"),
-                     "failed": analysis_selectors.latest_failure_since_success(e)})
+                     "failed": failed})
     return render(request, "dashboard/experiment_list.html", {
         "rows": rows, "status": status, "q": q, "statuses": Experiment.Status.choices,
         "can_create": perms.can_create(request.user),

@@ -147,3 +147,47 @@ def test_recommenders_page_lists_the_registry(viewer):
     for name in ("popularity", "board_cooccurrence", "pixie"):
         assert name in page
     assert "Offline evaluation" in page
+
+
+def _report(experiment, status, minutes, srm_flagged=False):
+    from analysis.models import AnalysisReport
+
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC) + timedelta(minutes=minutes)
+    results = {"srm": {"p_value": 0.0001 if srm_flagged else 0.5, "flagged": srm_flagged}, "metrics": []}
+    return AnalysisReport.objects.create(
+        experiment=experiment, status=status, started_at=at, computed_at=at, as_of=at,
+        results=results if status == "succeeded" else None, error="" if status == "succeeded" else "boom")
+
+
+def test_the_list_reads_every_experiments_latest_report_in_a_fixed_number_of_queries(experimenter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analysis import selectors
+
+    client = as_user(experimenter)
+    none = _create(experimenter, key="no-report")
+    healthy = _create(experimenter, key="healthy")
+    _report(healthy, "failed", 0)
+    _report(healthy, "succeeded", 10)
+    broken = _create(experimenter, key="broken-since")
+    _report(broken, "succeeded", 0, srm_flagged=True)
+    _report(broken, "failed", 10)
+    _report(broken, "failed", 20)
+    experiments = [none, healthy, broken]
+    # The batch read gives what the one-experiment selectors give.
+    batch = selectors.latest_reports(e.pk for e in experiments)
+    assert batch == {e.pk: (selectors.latest_report(e), selectors.latest_failure_since_success(e))
+                     for e in experiments}
+    assert batch[broken.pk][1].computed_at.minute == 20 and batch[healthy.pk][1] is None
+
+    with CaptureQueriesContext(connection) as few:
+        page = client.get("/").content.decode()
+    assert "sample ratio mismatch" in page and "healthy" in page
+    for i in range(12):
+        e = _create(experimenter, key=f"more-{i}")
+        _report(e, "succeeded", i)
+        _report(e, "failed", i + 1)
+    with CaptureQueriesContext(connection) as many:
+        assert client.get("/").status_code == 200
+    assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
