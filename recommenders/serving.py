@@ -3,7 +3,9 @@
 A serving process checks the set of active versions at most every
 RECOMMENDER_RELOAD_CHECK_SECONDS; when it changed, it loads the new artifacts and
 swaps them in with one assignment, so a request sees either the old set or the new.
-Instances per (name, params) share the loaded arrays.
+Instances per (name, params) share the loaded arrays. While the database cannot be
+reached the process goes on serving the models it holds (asking again every 5 s, so
+a hung database costs a request its connect timeout at most that often).
 """
 
 import json
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from recommenders import registry
 from recommenders.base import Recommender, top_topics
@@ -75,6 +78,9 @@ def load_models() -> LoadedModels | None:
     return models
 
 
+_OUTAGE_BACKOFF_SECONDS = 5.0
+
+
 class _Holder:
     def __init__(self):
         self._models: LoadedModels | None = None
@@ -87,9 +93,16 @@ class _Holder:
         with self._lock:
             if time.monotonic() - self._checked_at >= settings.RECOMMENDER_RELOAD_CHECK_SECONDS:
                 current = self._models.signature if self._models else None
-                if active_signature() != current:
-                    self._models = load_models()
-                self._checked_at = time.monotonic()
+                try:
+                    if active_signature() != current:
+                        self._models = load_models()
+                except (OperationalError, InterfaceError):
+                    if self._models is None:
+                        raise  # nothing to serve: the API answers 503
+                    logger.warning("database unreachable: serving the held recommender models")
+                    self._checked_at = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
+                else:
+                    self._checked_at = time.monotonic()
         return self._models
 
     def invalidate(self) -> None:

@@ -4,10 +4,12 @@ served impression per item."""
 
 import concurrent.futures
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -39,6 +41,8 @@ class CloseupResponseSerializer(serializers.Serializer):
     variant = serializers.CharField(allow_null=True)
     recommender = serializers.CharField(help_text="the recommender that actually served the list")
     fallback_reason = serializers.CharField(allow_null=True)
+    hidden_pins_filtered = serializers.BooleanField(
+        help_text="false only while the database cannot be read: the user's hidden pins were not filtered out")
     items = CloseupItemSerializer(many=True)
 
 
@@ -60,8 +64,23 @@ def parse_query(request) -> tuple[str, int]:
     return user_id, k
 
 
-def hidden_pins(user_id: str) -> set[int]:
-    return set(HiddenPin.objects.filter(user_id=user_id).values_list("pin_id", flat=True))
+_hidden_unreadable_until = 0.0
+
+
+def hidden_pins(user_id: str) -> set[int] | None:
+    """The pins this user hid; None while the database cannot be read. A closeup page
+    is worth more than the hide filter during an outage: the grid is served without it
+    (the response says so), and the database is asked again after 5 s, not on every
+    request, so a hung one costs a request its connect timeout at most that often."""
+    global _hidden_unreadable_until
+    if time.monotonic() < _hidden_unreadable_until:
+        return None
+    try:
+        return set(HiddenPin.objects.filter(user_id=user_id).values_list("pin_id", flat=True))
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("database unreachable: closeups are served without hidden-pin filtering: %s", exc)
+        _hidden_unreadable_until = time.monotonic() + 5.0
+        return None
 
 
 class CloseupView(ClientView):
@@ -90,7 +109,8 @@ class CloseupView(ClientView):
             name, params = config.get("name", name), config.get("params", {})
 
         history = models.catalog.history(user_id)
-        exclude = [i for p in hidden_pins(user_id) if (i := models.catalog.pin_index(p)) is not None]
+        hidden = hidden_pins(user_id)
+        exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
         topics = models.user_topics(history)
         items, served_by, reason, error = None, name, None, None
         try:
@@ -119,5 +139,6 @@ class CloseupView(ClientView):
             "request_id": request_id, "pin_id": pin_id, "user_id": user_id,
             "experiment": chosen.experiment.key if chosen else None,
             "variant": chosen.variant if chosen else None,
-            "recommender": served_by, "fallback_reason": reason, "items": body_items,
+            "recommender": served_by, "fallback_reason": reason, "hidden_pins_filtered": hidden is not None,
+            "items": body_items,
         })

@@ -284,16 +284,28 @@ def _post(stack: Stack, world: World, path: str, body: dict) -> tuple[int, float
         return exc.code, time.monotonic() - began
 
 
+def _get_closeup(stack: Stack, world: World, user_id: str) -> tuple[int, float, dict]:
+    request = urllib.request.Request(f"{stack.base}/api/v1/closeup/{world.pin_ids[0]}?user_id={user_id}&k=5",
+                                     headers={"Authorization": f"Api-Key {world.key}"})
+    began = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=HANG_SECONDS) as resp:
+            return resp.status, time.monotonic() - began, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, time.monotonic() - began, {}
+
+
 def test_postgresql_restarted_during_load(stack, world):
     load = BackgroundLoad(stack, world, seconds=22)
     time.sleep(6)
     stack.pg.stop("fast")
     down_from = load.now()
     time.sleep(1.5)
-    # While it is down: assignment goes on from the configuration each process holds
-    # (and the key verified before); an events batch gets a quick 503.
+    # While it is down: assignment and closeup go on from the configuration and models
+    # each process holds (and the key verified before); an events batch gets a quick 503.
     probes = [_post(stack, world, "/api/v1/assignments", {"user_id": f"probe-{i}", "surface": "closeup"})
               for i in range(6)]
+    closeups = [_get_closeup(stack, world, f"probe-{i}") for i in range(6)]
     event_probe = _post(stack, world, "/api/v1/events", {"events": [{
         "event_id": str(uuid.uuid4()), "user_id": "probe-0", "type": "click", "pin_id": world.pin_ids[0],
         "timestamp": datetime.now(UTC).isoformat()}]})
@@ -303,6 +315,8 @@ def test_postgresql_restarted_during_load(stack, world):
     tally = load.result()
     assert_no_500_and_no_hang(tally, {200, 202, 503})
     assert {status for status, _ in probes} == {200}, probes
+    assert {status for status, _, _ in closeups} == {200}, closeups
+    assert all(body["items"] and body["hidden_pins_filtered"] is False for _, _, body in closeups), closeups
     assert event_probe[0] == 503 and event_probe[1] < 3, event_probe
     # The load's batches met the outage: a quick 503, never a 500 or a hang, and sent again.
     assert 503 in load.statuses_between(down_from + 0.5, down_to, "events"), tally.timeline

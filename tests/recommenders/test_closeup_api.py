@@ -45,7 +45,8 @@ def test_contract(key_client, built):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"request_id", "pin_id", "user_id", "experiment", "variant", "recommender",
-                         "fallback_reason", "items"}
+                         "fallback_reason", "hidden_pins_filtered", "items"}
+    assert body["hidden_pins_filtered"] is True
     assert (body["pin_id"], body["user_id"], body["experiment"], body["recommender"]) == (5, "user-3", None,
                                                                                           "popularity")
     assert len(body["items"]) == 10
