@@ -34,11 +34,10 @@ def latest_reports(experiment_ids) -> dict[int, tuple[AnalysisReport | None, Ana
     from experiments.models import Experiment
 
     newest = AnalysisReport.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id")
-    latest = Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
+    latest = list(Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
         succeeded_id=Subquery(newest.filter(status=AnalysisReport.Status.SUCCEEDED).values("id")[:1]),
         last_id=Subquery(newest.values("id")[:1]),
-    ).values_list("pk", "succeeded_id", "last_id")
-    latest = list(latest)
+    ).values_list("pk", "succeeded_id", "last_id"))
     reports = AnalysisReport.objects.in_bulk({i for _, s, last in latest for i in (s, last) if i is not None})
     out = {}
     for pk, succeeded_id, last_id in latest:

@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from core.outage import retry_at
+
 logger = logging.getLogger(__name__)
 
 _MAX_SEEN = 1_000_000
@@ -107,7 +109,7 @@ class BatchBuffer:
             except Exception:
                 # Broker or database down: keep the rest for the next flush rather than lose them.
                 logger.exception("could not send %d %s; will retry", len(batch) - i, self.name)
-                self._inline_after = time.monotonic() + 5.0
+                self._inline_after = retry_at()
                 with self._lock:
                     kept = batch[i:] + self._pending
                     self._pending = kept[-_MAX_PENDING:]

@@ -4,7 +4,8 @@ The hot path reads `current_config()`; a database read happens only when the hel
 configuration is older than ASSIGNMENT_CONFIG_CHECK_SECONDS, and then it is one
 indexed single-row read of the version stamp, plus a reload if the stamp moved.
 If the database cannot be reached then, the held configuration goes on serving (as
-an SDK goes on with its cached features) and the check is tried again a second later.
+an SDK goes on with its cached features) and the check is tried again after
+`core.outage.RETRY_SECONDS`.
 """
 
 import logging
@@ -12,8 +13,8 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
+from core.outage import DATABASE_UNREACHABLE, checked_at_for_retry
 from experiments.assignment import AssignmentConfig
 from experiments.selectors import config_version, load_assignment_config
 
@@ -35,13 +36,12 @@ class _ConfigHolder:
                 try:
                     if self._config is None or config_version() != self._config.version:
                         self._config = load_assignment_config()
-                except (OperationalError, InterfaceError):
+                except DATABASE_UNREACHABLE:
                     if self._config is None:
                         raise  # nothing to serve: the API answers 503
                     logger.warning("database unreachable: serving the held assignment configuration "
                                    "(version %s)", self._config.version)
-                    # A hung database costs a request its connect timeout: ask again in 5 s, not 1.
-                    self._checked_at = time.monotonic() + 4.0
+                    self._checked_at = checked_at_for_retry(settings.ASSIGNMENT_CONFIG_CHECK_SECONDS)
                 else:
                     self._checked_at = time.monotonic()
             return self._config

@@ -4,8 +4,8 @@ A serving process checks the set of active versions at most every
 RECOMMENDER_RELOAD_CHECK_SECONDS; when it changed, it loads the new artifacts and
 swaps them in with one assignment, so a request sees either the old set or the new.
 Instances per (name, params) share the loaded arrays. While the database cannot be
-reached the process goes on serving the models it holds (asking again every 5 s, so
-a hung database costs a request its connect timeout at most that often).
+reached the process goes on serving the models it holds (asking again after
+`core.outage.RETRY_SECONDS`).
 """
 
 import json
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
+from core.outage import DATABASE_UNREACHABLE, checked_at_for_retry
 from recommenders import registry
 from recommenders.base import Recommender, top_topics
 from recommenders.data import InteractionData
@@ -78,9 +78,6 @@ def load_models() -> LoadedModels | None:
     return models
 
 
-_OUTAGE_BACKOFF_SECONDS = 5.0
-
-
 class _Holder:
     def __init__(self):
         self._models: LoadedModels | None = None
@@ -96,11 +93,11 @@ class _Holder:
                 try:
                     if active_signature() != current:
                         self._models = load_models()
-                except (OperationalError, InterfaceError):
+                except DATABASE_UNREACHABLE:
                     if self._models is None:
                         raise  # nothing to serve: the API answers 503
                     logger.warning("database unreachable: serving the held recommender models")
-                    self._checked_at = time.monotonic() + _OUTAGE_BACKOFF_SECONDS
+                    self._checked_at = checked_at_for_retry(settings.RECOMMENDER_RELOAD_CHECK_SECONDS)
                 else:
                     self._checked_at = time.monotonic()
         return self._models

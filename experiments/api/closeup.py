@@ -9,11 +9,11 @@ import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from core.outage import DATABASE_UNREACHABLE, retry_at
 from experiments.api.validation import MAX_USER_ID, FieldErrors
 from experiments.api.views import ClientView, assign_and_record
 from experiments.exposures import impressions
@@ -70,16 +70,16 @@ _hidden_unreadable_until = 0.0
 def hidden_pins(user_id: str) -> set[int] | None:
     """The pins this user hid; None while the database cannot be read. A closeup page
     is worth more than the hide filter during an outage: the grid is served without it
-    (the response says so), and the database is asked again after 5 s, not on every
-    request, so a hung one costs a request its connect timeout at most that often."""
+    (the response says so), and the database is asked again only after
+    `core.outage.RETRY_SECONDS`."""
     global _hidden_unreadable_until
     if time.monotonic() < _hidden_unreadable_until:
         return None
     try:
         return set(HiddenPin.objects.filter(user_id=user_id).values_list("pin_id", flat=True))
-    except (OperationalError, InterfaceError) as exc:
+    except DATABASE_UNREACHABLE as exc:
         logger.warning("database unreachable: closeups are served without hidden-pin filtering: %s", exc)
-        _hidden_unreadable_until = time.monotonic() + 5.0
+        _hidden_unreadable_until = retry_at()
         return None
 
 
