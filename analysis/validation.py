@@ -301,7 +301,7 @@ def markdown(sections: list[Section], runs: int, seed: int, image_prefix: str) -
             lines += [f"![{s.title}]({image_prefix}{s.plot})", ""]
     lines += ["## End to end", "",
               "`tests/analysis/test_end_to_end.py`, run in CI: `python manage.py simulate`'s simulator "
-              "(`experiments/simulator.py`) sends 20,000 users through gunicorn (assignment, closeup, clicks, saves, "
+              "(`demo/simulator.py`) sends 20,000 users through gunicorn (assignment, closeup, clicks, saves, "
               "hides; 2% of events sent twice), a Celery worker stores them in PostgreSQL, and the analysis must put "
               "the true CTR lift (30%, injected on the treatment; the truth is the simulator's own expected clicks "
               "per impression) inside its confidence interval, with no SRM and every event stored once.", "",

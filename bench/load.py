@@ -14,7 +14,7 @@ PostgreSQL on this machine, with the exact reconciliation of events at the end.
    refused (4xx/503). Served impressions and exposures are reconciled too.
 
 Needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis); the bench makes a
-database of its own on that server. The load generator (core/loadgen.py) runs in
+database of its own on that server. The load generator (demo/loadgen.py) runs in
 this process, on the same two cores as everything else.
 """
 
@@ -119,7 +119,7 @@ def main():
 
     from accounts.services import create_api_key
     from config.celery_app import app
-    from core.loadgen import LoadPlan, run_load
+    from demo.loadgen import LoadPlan, run_load
     from experiments.models import EventBatch
     from recommenders.models import Pin
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "recommenders",
     "analysis",
     "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -174,7 +175,8 @@ API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 # --- Celery ---------------------------------------------------------------------
 # Default: kombu's filesystem transport, a broker with no server, so that `make run`
 # works with nothing installed while a real worker process still consumes.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# The host part means nothing to this transport; kombu warns on every connection without one.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 _broker_dir = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem"):
@@ -248,7 +250,11 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Logging --------------------------------------------------------------------
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Unset, each settings module picks its own level: INFO here, WARNING in `make run`
+# (config.settings.local), whose console should show its banner and problems, not
+# every request and task.
+LOG_LEVEL_FROM_ENV = env("LOG_LEVEL", default="")
+LOG_LEVEL = LOG_LEVEL_FROM_ENV or "INFO"
 LOG_FORMAT = env("LOG_FORMAT", default="json")  # json | text
 LOGGING = {
     "version": 1,
@@ -265,6 +271,15 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- `make run`: the demo supervisor (demo/management/commands/serve.py) -----------
+SERVE_HOST = env("HOST", default="127.0.0.1")
+SERVE_PORT = env.int("PORT", default=8000)
+SERVE_WEB_WORKERS = env.int("WEB_CONCURRENCY", default=2)
+SERVE_WORKER_CONCURRENCY = env.int("CELERY_CONCURRENCY", default=2)
+SIMULATOR_ENABLED = env("SIMULATOR", default="on").strip().lower() not in ("off", "0", "false", "no")
+SIMULATOR_RATE = env.float("SIMULATOR_RATE", default=4.0)
+DEMO_PASSWORD = env("DEMO_PASSWORD", default="pinpoint-demo")
 
 # --- Assignment -----------------------------------------------------------------
 # How often a serving process checks whether the experiment configuration changed.

@@ -8,10 +8,10 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from analysis.services import run_analysis
+from demo.simulator import Config, Simulator
 from experiments import ingestion
 from experiments import services as experiment_services
 from experiments.models import Experiment, Exposure, Layer
-from experiments.simulator import Config, Simulator
 from recommenders import services as recommender_services
 from recommenders.synthetic import DEMO_WORLD, generate_world
 from tests import processes

@@ -1,4 +1,4 @@
-"""Faults under a mixed client load (core/loadgen.py: per user an assignment, a
+"""Faults under a mixed client load (demo/loadgen.py: per user an assignment, a
 closeup and a batch of events), with real processes: gunicorn, a Celery worker and
 beat, on a PostgreSQL and a Redis of the test's own, so that stopping them touches
 nothing else. Each test breaks one part mid-load, mends it, and then reconciles:
@@ -27,7 +27,7 @@ import pytest
 from django.conf import settings
 
 from accounts.services import create_api_key
-from core.loadgen import LoadGenerator, LoadPlan
+from demo.loadgen import LoadGenerator, LoadPlan
 from experiments import partitions
 from experiments import services as experiment_services
 from recommenders import services as recommender_services

@@ -1,10 +1,12 @@
-import os
 import sys
-from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
+
+from demo.seed import saved_demo_key
+from demo.simulator import Client, Config, Simulator
+from recommenders.synthetic import DEMO_WORLD, generate_world
 
 
 def _lift(text: str) -> tuple[str, float]:
@@ -24,8 +26,7 @@ class Command(BaseCommand):
             "duplicate events.")
 
     def add_arguments(self, parser):
-        host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
-        parser.add_argument("--base-url", default=f"http://{host}:{port}")
+        parser.add_argument("--base-url", default=f"http://{settings.SERVE_HOST}:{settings.SERVE_PORT}")
         parser.add_argument("--api-key", help="default: the demo key in var/demo-api-key")
         parser.add_argument("--users", type=int, default=1000, help="visits (one person opening one pin each)")
         parser.add_argument("--rate", type=float, default=0.0, help="visits per second (0: as fast as it goes)")
@@ -39,26 +40,20 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def handle(self, *args, **o):
-        from experiments.simulator import Config, Simulator
-        from recommenders.synthetic import DEMO_WORLD, generate_world
-
         if not 0 <= o["drop"] < 1 or not 0 <= o["duplicate"] < 1:
             raise CommandError("--drop and --duplicate are shares between 0 and 1")
         if o["users"] < 1 or o["threads"] < 1:
             raise CommandError("--users and --threads must be at least 1")
         key = o["api_key"]
         if not key:
-            path = Path(settings.VAR_DIR) / "demo-api-key"
-            if not path.exists():
+            key = saved_demo_key()
+            if not key:
                 raise CommandError("no --api-key and no demo key (run `python manage.py seed_demo` first)")
-            key = path.read_text().strip()
         config = Config(base_url=o["base_url"], api_key=key, users=o["users"], rate=o["rate"],
                         duration=o["duration"], lift=dict(_lift(x) for x in o["lift"]), drop=o["drop"],
                         duplicate=o["duplicate"], threads=o["threads"], seed=o["seed"])
         simulator = Simulator(generate_world(**DEMO_WORLD), config)
         try:
-            from experiments.simulator import Client
-
             Client(config.base_url, key).request("GET", "/healthz")
         except OSError as exc:
             raise CommandError(f"cannot reach {config.base_url}: {exc}") from exc
