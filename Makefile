@@ -25,6 +25,7 @@ run: migrate
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	DJANGO_SETTINGS_MODULE=config.settings.test $(VENV)/bin/pytest

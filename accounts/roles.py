@@ -12,7 +12,7 @@ EXPERIMENTER = "experimenter"
 ADMIN = "admin"
 ROLES = (VIEWER, EXPERIMENTER, ADMIN)
 
-PRODUCT_APPS = ("experiments", "recommenders", "analysis")
+PRODUCT_APPS = ("experiments", "events", "recommenders", "analysis")
 EXPERIMENTER_WRITES_APPS = ("experiments", "analysis")
 
 

@@ -26,7 +26,7 @@ def ensure_builtin_metrics(apps=None, using: str = "default") -> None:
     """Create the built-in metrics that are missing; an admin's edits to existing ones stay."""
     Metric = apps.get_model("analysis", "Metric") if apps is not None else None
     if Metric is None:
-        from analysis.models import Metric
+        from analysis.models import Metric  # also called from migrations, before models may be imported
     existing = set(Metric.objects.using(using).values_list("key", flat=True))
     Metric.objects.using(using).bulk_create(
         [Metric(**spec, is_builtin=True) for spec in BUILTIN_METRICS if spec["key"] not in existing]

@@ -3,7 +3,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from experiments.models import EVENT_TYPES, Experiment
+from events.validation import EVENT_TYPES
+from experiments.models import Experiment
 
 
 def _event_types(value):

@@ -1,6 +1,7 @@
 from django.db.models import OuterRef, Subquery
 
 from analysis.models import AnalysisReport, Metric
+from experiments.models import Experiment
 
 
 def metrics_for(experiment) -> list[tuple[Metric, str]]:
@@ -31,8 +32,6 @@ def latest_reports(experiment_ids) -> dict[int, tuple[AnalysisReport | None, Ana
     """For many experiments at once, what `latest_report` and `latest_failure_since_success`
     give for one: {experiment id: (latest succeeded report, failed run since it or None)}.
     Two queries whatever the number of experiments (the list page showed 200 with 401)."""
-    from experiments.models import Experiment
-
     newest = AnalysisReport.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id")
     latest = list(Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
         succeeded_id=Subquery(newest.filter(status=AnalysisReport.Status.SUCCEEDED).values("id")[:1]),

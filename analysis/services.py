@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.conf import settings as django_settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from analysis import results as R
 from analysis import selectors
@@ -130,8 +130,6 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
     """Analyse and store a report. On failure a failed report with the reason is stored
     and AnalysisFailed raised; a lost database connection propagates (nothing can be
     recorded then, and the caller retries)."""
-    from django.db import InterfaceError, OperationalError
-
     started = datetime.now(UTC)
     as_of = as_of or started
     clock = time.perf_counter()

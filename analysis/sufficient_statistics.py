@@ -24,7 +24,7 @@ import numpy as np
 from django.db import connections, transaction
 
 from analysis.stats.moments import Moments
-from experiments.models import EVENT_TYPES
+from events.validation import EVENT_TYPES
 
 
 @dataclass(frozen=True)

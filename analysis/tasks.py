@@ -2,6 +2,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from analysis import services
+from experiments.models import Experiment
+
 _LIMIT = settings.ANALYSIS_TASK_TIME_LIMIT
 
 
@@ -12,9 +15,6 @@ _LIMIT = settings.ANALYSIS_TASK_TIME_LIMIT
 def analyze_experiment(experiment_id: int, trigger: str = "schedule") -> int | None:
     """Analyse one experiment and store a report; a failure is stored as a failed report.
     Safe to deliver twice: a second copy finds the advisory lock taken and skips."""
-    from analysis import services
-    from experiments.models import Experiment
-
     experiment = Experiment.objects.filter(pk=experiment_id).first()
     if experiment is None:
         return None
@@ -30,8 +30,6 @@ def analyze_experiment(experiment_id: int, trigger: str = "schedule") -> int | N
 def analyze_running_experiments(trigger: str = "schedule") -> list[int]:
     """Fan out: one task per running experiment, so one slow or failing analysis does
     not hold up the others."""
-    from experiments.models import Experiment
-
     ids = list(Experiment.objects.filter(status=Experiment.Status.RUNNING).values_list("id", flat=True))
     for experiment_id in ids:
         analyze_experiment.delay(experiment_id, trigger)

@@ -139,16 +139,28 @@ def srm_runs(rng, runs: int, per_arm: int, drop: float) -> float:
 
 def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=None) -> list[Section]:
     """Every check; returns the report's sections (and writes PNG plots to out_dir)."""
-    import matplotlib
+    import matplotlib  # only the validation report draws: the app itself never needs matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rng = np.random.default_rng(seed)
     bar = progress_factory or (lambda total, desc: _NoBar())
-    sections = []
+    aa_section, aa = _aa_section(rng, runs, bar, plt, out_dir)
+    sections = [aa_section, _lift_section(rng, runs, bar, plt, out_dir),
+                _sequential_section(rng, runs, bar, plt, out_dir), _srm_section(rng, runs),
+                _cuped_section(aa, plt, out_dir)]
+    plt.close("all")
+    return sections
 
-    # 1. A/A: false positives and uniform p-values.
+
+def _table(header: str, rows: list[list[str]]) -> str:
+    columns = header.count("|") - 1
+    return header + "\n|" + "---|" * columns + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def _aa_section(rng, runs, bar, plt, out_dir) -> tuple[Section, dict]:
+    """A/A: false positives and uniform p-values."""
     n_aa = 2_000
     aa_count = 4 * runs
     with bar(aa_count, "A/A experiments") as b:
@@ -167,12 +179,14 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
         ax.axhline(len(p) / 20, color="#a4161a", linestyle="--")
         ax.set_title(f"{m.key}: FPR {fpr:.1%}")
         ax.set_xlabel("p-value")
-    s.text = ("| metric | kind | false positive rate | with CUPED | KS p (uniform p-values) | in [4%, 6%] |\n"
-              "|---|---|---|---|---|---|\n" + "\n".join("| " + " | ".join(r) + " |" for r in s.rows))
+    s.text = _table("| metric | kind | false positive rate | with CUPED | KS p (uniform p-values) | in [4%, 6%] |",
+                    s.rows)
     s.plot = _save(fig, out_dir, "validation-aa-pvalues.png")
-    sections.append(s)
+    return s, aa
 
-    # 2. Known lifts on CTR: coverage and power against the calculator.
+
+def _lift_section(rng, runs, bar, plt, out_dir) -> Section:
+    """Known lifts on CTR: coverage and power against the calculator."""
     true_lifts = {}
     unit_var = base = None
     for lift in (0.01, 0.02, 0.05):
@@ -193,9 +207,8 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
         s.passed += [ok_cov, ok_pow]
         measured.append(r["power"])
         predicted.append(expect)
-    s.text = ("| lift on each user's click probability | true lift of CTR | 95% CI coverage | in [93.5%, 96.5%] | "
-              "power measured | power predicted | within 3 points |\n|---|---|---|---|---|---|---|\n"
-              + "\n".join("| " + " | ".join(r) + " |" for r in s.rows))
+    s.text = _table("| lift on each user's click probability | true lift of CTR | 95% CI coverage | "
+                    "in [93.5%, 96.5%] | power measured | power predicted | within 3 points |", s.rows)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     x = np.arange(3)
     ax.bar(x - 0.2, measured, 0.4, label="measured", color="#0b4f9c")
@@ -204,9 +217,11 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
     ax.set_ylabel("power")
     ax.legend()
     s.plot = _save(fig, out_dir, "validation-power.png")
-    sections.append(s)
+    return s
 
-    # 3. Sequential testing with a daily look over 14 days.
+
+def _sequential_section(rng, runs, bar, plt, out_dir) -> Section:
+    """Sequential testing with a daily look over 14 days."""
     days, per_day = 14, 500
     with bar(runs, "sequential A/A") as b:
         seq = sequential_runs(rng, runs, days, per_day, tau=0.02, progress=b.update)
@@ -216,8 +231,7 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
     s.rows = [["always-valid (mSPRT)", f"{seq['sequential'][-1]:.1%}", _mark(ok)],
               ["fixed-horizon t-test, peeked at daily", f"{seq['naive'][-1]:.1%}", "(inflates, as expected)"]]
     s.passed.append(ok)
-    s.text = ("| test | false positive rate after 14 looks | at most 5% |\n|---|---|---|\n"
-              + "\n".join("| " + " | ".join(r) + " |" for r in s.rows))
+    s.text = _table("| test | false positive rate after 14 looks | at most 5% |", s.rows)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(range(1, days + 1), seq["naive"], marker="o", label="fixed horizon, peeked", color="#a4161a")
     ax.plot(range(1, days + 1), seq["sequential"], marker="o", label="always valid", color="#0b4f9c")
@@ -226,9 +240,10 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
     ax.set_ylabel("false positive rate")
     ax.legend()
     s.plot = _save(fig, out_dir, "validation-sequential.png")
-    sections.append(s)
+    return s
 
-    # 4. SRM.
+
+def _srm_section(rng, runs) -> Section:
     s = Section("Sample ratio mismatch (flagged at p < 0.001)")
     fair = srm_runs(rng, 10 * runs, 50_000, 0.0)
     lossy_50 = srm_runs(rng, runs, 50_000, 0.02)
@@ -237,15 +252,16 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
               ["2% of one arm lost, 50,000 per arm", f"{lossy_50:.1%}", "at least 95%", _mark(lossy_50 >= 0.95)],
               ["2% of one arm lost, 150,000 per arm", f"{lossy_150:.1%}", "at least 95%", _mark(lossy_150 >= 0.95)]]
     s.passed += [fair <= 0.002, lossy_150 >= 0.95]
-    s.text = ("| case | flagged | target | met |\n|---|---|---|---|\n"
-              + "\n".join("| " + " | ".join(r) + " |" for r in s.rows)
+    s.text = (_table("| case | flagged | target | met |", s.rows)
               + "\n\nAt 50,000 users per arm a 2% loss shifts the split by 0.0142·√50,000 ≈ 3.2 standard errors, "
                 "just under the 3.29 of p < 0.001, so it is flagged about half the time: the 95% target at that "
                 "size cannot be met with a 0.001 threshold (it would need p < 0.05, and with it 5% false alarms). "
                 "From about 121,000 users per arm the 2% loss is flagged in 95% of runs; the 150,000 row shows it.")
-    sections.append(s)
+    return s
 
-    # 5. CUPED variance reduction.
+
+def _cuped_section(aa, plt, out_dir) -> Section:
+    """CUPED variance reduction, measured on the A/A runs' lifts."""
     s = Section("CUPED: variance reduction")
     raw, adj = (np.array(x) for x in aa["lifts"]["saves_per_user"])
     measured_red = 1 - np.var(adj) / np.var(raw)
@@ -255,17 +271,14 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
                _mark(ok)],
               ["closeup_ctr", f"{1 - np.var(adj_c) / np.var(raw_c):.1%}", "(per-user CTR and activity persist)", ""]]
     s.passed.append(ok)
-    s.text = ("| metric | variance of the lift removed (A/A runs) | theory ρ² | within 5 points |\n|---|---|---|---|\n"
-              + "\n".join("| " + " | ".join(r) + " |" for r in s.rows))
+    s.text = _table("| metric | variance of the lift removed (A/A runs) | theory ρ² | within 5 points |", s.rows)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.scatter(raw, adj, s=4, color="#0b4f9c")
     ax.set_xlabel("lift, unadjusted")
     ax.set_ylabel("lift, CUPED")
     ax.set_title(f"saves_per_user: {measured_red:.0%} of the variance removed")
     s.plot = _save(fig, out_dir, "validation-cuped.png")
-    sections.append(s)
-    plt.close("all")
-    return sections
+    return s
 
 
 def _save(fig, out_dir, name):

@@ -41,7 +41,7 @@ def load(experiment, variants, n_events: int, now: datetime, rng) -> None:
     from 3 days before that user's exposure (the CUPED pre-period) to now."""
     from django.db import connection
 
-    from experiments import event_storage
+    from events import storage
 
     n_users = n_events // 10
     with connection.cursor() as cursor:
@@ -52,7 +52,7 @@ def load(experiment, variants, n_events: int, now: datetime, rng) -> None:
     variant_ids = np.array([v.id for v in variants])[rng.integers(0, len(variants), size=n_users)]
     platforms = np.array(['{"platform": "ios"}', '{"platform": "android"}', '{"platform": "web"}'])
     attrs = platforms[rng.integers(0, 3, size=n_users)]
-    event_storage.ensure_partitions({(now - timedelta(days=d)).date() for d in range(0, 15)})
+    storage.ensure_partitions({(now - timedelta(days=d)).date() for d in range(0, 15)})
     raw = connection.connection
     with connection.wrap_database_errors, raw.cursor() as cur:
         with cur.copy("COPY experiments_exposure (experiment_id, variant_id, user_id, first_exposed_at, attributes, "

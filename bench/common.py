@@ -5,18 +5,17 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from demo import processes  # noqa: E402  (after the project root is on the path)
+from demo.processes import process_family  # noqa: E402, F401  (the benches' memory readings use it)
 
 
 def bench_env(name: str) -> dict:
@@ -62,35 +61,26 @@ def setup_django(env: dict) -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start(command: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
 
 
 @contextlib.contextmanager
 def gunicorn(env: dict, workers: int = 2):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
+    port = processes.free_port()
+    proc = start(processes.gunicorn_command(f"127.0.0.1:{port}", workers, "--log-level", "warning"), env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.2)
     try:
+        if not processes.wait_healthy(f"{base}/healthz", timeout=60, alive=lambda: proc.poll() is None):
+            raise RuntimeError("gunicorn did not start")
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
+        processes.stop(proc, timeout=20)
+
+
+def celery_worker(env: dict, concurrency: int) -> subprocess.Popen:
+    return start(processes.celery_worker_command(concurrency, f"bench-{os.getpid()}@%h", "WARNING",
+                                                 "--without-gossip", "--without-mingle"), env)
 
 
 WRK_REPORT = """
@@ -131,12 +121,6 @@ def rss_mb(pids) -> float:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total / 1024
-
-
-def process_family(pid: int) -> list[int]:
-    """A process and its children (gunicorn's or Celery's workers)."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [pid, *map(int, out.split())]
 
 
 def median(values):

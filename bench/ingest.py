@@ -9,15 +9,23 @@ database of its own on that server. 2 gunicorn workers, 2 Celery worker processe
 """
 
 import argparse
-import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
 from datetime import UTC, datetime
 
-from common import ROOT, bench_env, gunicorn, median, process_family, rss_mb, setup_django, table, wrk
+from common import (
+    bench_env,
+    celery_worker,
+    gunicorn,
+    median,
+    process_family,
+    processes,
+    rss_mb,
+    setup_django,
+    table,
+    wrk,
+)
 
 LUA = r"""
 local key = "{KEY}"
@@ -60,7 +68,7 @@ def event_count() -> int:
 def accepted_total() -> int:
     from django.db.models import Sum
 
-    from experiments.models import EventBatch
+    from events.models import EventBatch
 
     return EventBatch.objects.aggregate(n=Sum("n_accepted"))["n"] or 0
 
@@ -102,17 +110,13 @@ def main():
 
     app.control.purge()
     key = create_api_key("bench").key
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "--concurrency", "2", "--loglevel",
-         "WARNING", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, start_new_session=True,
-    )
+    worker = celery_worker(env, 2)
     try:
         with gunicorn(env, workers=2) as base:
             ts = datetime.now(UTC).isoformat()
             warm = lua(key, ts, args.batch, 1)
             wrk(base, warm, seconds=2, connections=2)
-            from experiments.models import EventBatch
+            from events.models import EventBatch
 
             deadline = time.monotonic() + 120
             while EventBatch.objects.filter(status="pending").exists() and time.monotonic() < deadline:
@@ -133,8 +137,7 @@ def main():
             elapsed = time.monotonic() - started
             rss_end = rss_mb(process_family(worker.pid))
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        processes.stop(worker, timeout=30)
 
     copy_rates = [raw_copy_rate(args.copy_rows) for _ in range(args.copy_repeats)]
     copy_rate = median(copy_rates)

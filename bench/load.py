@@ -19,47 +19,17 @@ this process, on the same two cores as everything else.
 """
 
 import argparse
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 
-from common import ROOT, bench_env, free_port, process_family, rss_mb, setup_django, table
+from common import ROOT, bench_env, celery_worker, process_family, processes, rss_mb, setup_django, start, table
 
 P99_GOAL_MS = 50.0
 
 
 
 
-
-
-def start(cmd: list[str], env: dict) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("gunicorn did not start") from None
-            time.sleep(0.2)
 
 
 def stored(prefix: str) -> dict:
@@ -78,7 +48,7 @@ def stored(prefix: str) -> dict:
 def drain(prefix: str, tally, timeout: float = 1800) -> tuple[dict, float]:
     """Wait until the inbox has no pending batch and every answer is stored; returns
     the counts and how long the backlog took to drain after the load stopped."""
-    from experiments.models import EventBatch
+    from events.models import EventBatch
 
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -120,7 +90,7 @@ def main():
     from accounts.services import create_api_key
     from config.celery_app import app
     from demo.loadgen import LoadPlan, run_load
-    from experiments.models import EventBatch
+    from events.models import EventBatch
     from recommenders.models import Pin
 
     print("building the demo catalogue, recommenders and experiment (seed_demo) …", flush=True)
@@ -131,17 +101,14 @@ def main():
     pin_ids = tuple(Pin.objects.values_list("id", flat=True)[:2000])
     app.control.purge()
 
-    port = free_port()
+    port = processes.free_port()
     base = f"http://127.0.0.1:{port}"
-    py = sys.executable
-    web = start([py, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers",
-                 str(args.web_workers), "--log-level", "warning"], env)
-    worker = start([py, "-m", "celery", "-A", "config.celery_app", "worker", "--concurrency",
-                    str(args.celery_workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle"], env)
-    beat = start([py, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel", "WARNING", "--pidfile="],
-                 env)
+    web = start(processes.gunicorn_command(f"127.0.0.1:{port}", args.web_workers, "--log-level", "warning"), env)
+    worker = celery_worker(env, args.celery_workers)
+    beat = start(processes.celery_beat_command("WARNING"), env)
     try:
-        wait_healthy(base, web)
+        if not processes.wait_healthy(f"{base}/healthz", timeout=60, alive=lambda: web.poll() is None):
+            raise RuntimeError("gunicorn did not start")
 
         def plan(concurrency, seconds, run_id):
             return LoadPlan(base_url=base, api_key=key, pin_ids=pin_ids, concurrency=concurrency,
@@ -172,8 +139,7 @@ def main():
         pending_at_end = EventBatch.objects.filter(status="pending").count()
         counts, drained_in = drain("load-soak-", soak)
     finally:
-        for proc in (beat, web, worker):
-            stop(proc)
+        processes.stop(beat, web, worker, timeout=30)
 
     rows = []
     for endpoint in ("assignment", "closeup", "events"):

@@ -10,6 +10,8 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("core.api.urls")),
     path("", include("experiments.api.urls")),
+    path("", include("events.api.urls")),
+    path("", include("serving.api.urls")),
     path("", include("analysis.api.urls")),
 ]
 

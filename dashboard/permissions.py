@@ -1,15 +1,11 @@
 """What a user may do on the dashboard: the API's rules, so a page never offers what
 the API would refuse."""
 
-from accounts.roles import ADMIN, roles_of
+from experiments.permissions import owns_or_admin
 
 
 def can_create(user) -> bool:
     return user.has_perm("experiments.add_experiment")
-
-
-def owns_or_admin(user, experiment) -> bool:
-    return user.is_superuser or experiment.owner_id == user.id or ADMIN in roles_of(user)
 
 
 def can_edit(user, experiment) -> bool:

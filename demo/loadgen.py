@@ -74,6 +74,8 @@ class LoadTally:
     # Requests where an attempt may have reached the server without its answer reaching
     # us (a reset, a timeout): a closeup served that way logged impressions we never saw.
     ambiguous_requests: int = 0
+    # Of those, closeups: each may have logged up to k impressions that no answer showed.
+    impressions_maybe_served: int = 0
     started: float = 0.0
     finished: float = 0.0
 
@@ -229,6 +231,7 @@ class LoadGenerator:
         status, body, ambiguous = await self._request("closeup", "GET",
                                                       f"/api/v1/closeup/{pin}?user_id={user_id}&k={self.plan.k}")
         t.ambiguous_requests += ambiguous
+        t.impressions_maybe_served += self.plan.k * ambiguous
         closeup = json.loads(body) if status == 200 else None
         if closeup:
             t.impressions_served += len(closeup["items"])

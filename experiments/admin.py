@@ -1,16 +1,6 @@
 from django.contrib import admin
 
-from experiments.models import (
-    AuditLog,
-    ConfigVersion,
-    DeadLetter,
-    EventBatch,
-    Experiment,
-    Exposure,
-    Holdout,
-    Layer,
-    Variant,
-)
+from experiments.models import AuditLog, ConfigVersion, Experiment, Exposure, Holdout, Layer, Variant
 
 
 class VariantInline(admin.TabularInline):
@@ -64,27 +54,3 @@ class ExposureAdmin(admin.ModelAdmin):
 @admin.register(ConfigVersion)
 class ConfigVersionAdmin(admin.ModelAdmin):
     list_display = ("version", "changed_at")
-
-
-@admin.register(EventBatch)
-class EventBatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "received_at", "status", "source", "n_accepted", "n_inserted", "n_duplicates", "n_rejected",
-                    "n_dead", "attempts")
-    list_filter = ("status", "source")
-    exclude = ("payload",)
-    readonly_fields = [f.name for f in EventBatch._meta.fields if f.name != "payload"]
-
-
-@admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "reason", "replayed_at", "batch")
-    list_filter = ("replayed_at",)
-    readonly_fields = ("batch", "event", "reason", "created_at", "replayed_at")
-    actions = ["replay"]
-
-    @admin.action(description="Replay selected dead letters")
-    def replay(self, request, queryset):
-        from experiments.ingestion import replay_dead_letters
-
-        replayed, invalid = replay_dead_letters([d.id for d in queryset])
-        self.message_user(request, f"Replayed {replayed} events; {invalid} are still invalid.")

@@ -5,6 +5,6 @@ class ExperimentsConfig(AppConfig):
     name = "experiments"
 
     def ready(self):
-        from experiments import signals
+        from experiments import signals  # in ready(): it imports the models
 
         signals.connect()

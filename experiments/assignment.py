@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import xxhash
 
 BUCKETS = 10_000
+# The longest user id accepted anywhere (assignment, exposures, events): the columns' length.
+MAX_USER_ID = 255
 _hash = xxhash.xxh3_64_intdigest
 
 

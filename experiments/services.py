@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from experiments import assignment as a
+from experiments import references
 from experiments.models import BUCKETS, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
 from experiments.selectors import taken_slices
 
@@ -94,11 +95,7 @@ def _validate_recommender(config, path: str, errors: dict):
     if unknown:
         errors.setdefault(path, []).append(f"Unknown keys: {', '.join(sorted(unknown))}.")
         return
-    try:
-        from recommenders.registry import validate_config
-    except ImportError:  # no registry yet: any name is accepted and stored
-        return
-    for message in validate_config(config["name"], params):
+    for message in references.recommender_errors(config["name"], params):
         errors.setdefault(path, []).append(message)
 
 
@@ -215,13 +212,11 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
 
 def _metric_errors(fields: dict) -> dict:
     """Metrics must exist (analysis.Metric) for the experiment to be analysable."""
-    from analysis.models import Metric
-
     named = ([fields["primary_metric"]] if "primary_metric" in fields else []) + list(fields.get("guardrail_metrics")
                                                                                     or [])
     if not named:
         return {}
-    known = set(Metric.objects.filter(key__in=named).values_list("key", flat=True))
+    known = references.known_metrics(named)
     errors = {}
     if "primary_metric" in fields and fields["primary_metric"] not in known:
         errors["primary_metric"] = [f"Unknown metric {fields['primary_metric']!r}; see /api/v1/metrics."]

@@ -4,11 +4,10 @@ saving transaction: the services and the admin site alike reach serving processe
 from django.db.models.signals import post_delete, post_save
 
 from experiments.models import Experiment, Holdout, Layer, Variant
+from experiments.services import bump_config_version
 
 
 def _bump(sender, **kwargs):
-    from experiments.services import bump_config_version
-
     bump_config_version()
 
 

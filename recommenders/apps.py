@@ -1,5 +1,15 @@
 from django.apps import AppConfig
 
+from experiments import references
+
 
 class RecommendersConfig(AppConfig):
     name = "recommenders"
+
+    def ready(self):
+        # In ready(), not at module level: the registry loads every recommender and its
+        # libraries (LightGBM, implicit, usearch), which settings loading should not pay for.
+        from recommenders.registry import validate_config
+
+        # Variants name recommenders: experiments checks them through this.
+        references.register_recommender_check(validate_config)

@@ -1,6 +1,9 @@
 import numpy as np
+from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
+from events.models import Event
 from recommenders.data import InteractionData, from_edges
 from recommenders.models import Board, BoardPin, Interaction, ModelVersion, Pin
 
@@ -33,11 +36,6 @@ def logged_engagements() -> list[tuple[str, int, float]]:
     (RECOMMENDER_MIN_LOGGED_ENGAGEMENTS): the models then learn from what users did
     with the grids they were shown, beside the offline interaction data. The database
     aggregates; a save weighs 2, as in the interaction data."""
-    from django.conf import settings
-    from django.db.models import Count, Q
-
-    from experiments.models import Event
-
     engaged = Event.objects.filter(type__in=("click", "save"))
     if engaged.count() < settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS:
         return []

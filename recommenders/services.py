@@ -1,5 +1,6 @@
 """Writes and workflows: loading a world into the catalog, building model versions."""
 
+import hashlib
 import shutil
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from scipy import sparse
 
 from recommenders import registry
 from recommenders.data import InteractionData
@@ -56,8 +58,6 @@ def save_catalog(data: InteractionData, folder: Path) -> None:
 
 
 def load_catalog(folder: Path) -> InteractionData:
-    from scipy import sparse
-
     with np.load(folder / "catalog.npz", allow_pickle=False) as z:
         user_pin = sparse.csr_matrix((z["up_data"], z["up_indices"], z["up_indptr"]), shape=tuple(z["up_shape"]))
         n_pins = len(z["pin_ids"])
@@ -69,8 +69,6 @@ def load_catalog(folder: Path) -> InteractionData:
 def catalog_fingerprint(data: InteractionData) -> str:
     """Identifies the pin index a model was built on: models built on the same pins
     can be served together even when built at different times."""
-    import hashlib
-
     return hashlib.sha256(np.ascontiguousarray(data.pin_ids).tobytes()).hexdigest()[:16]
 
 

@@ -1,24 +1,22 @@
 """The active model versions, held in process memory and switched without a restart.
 
 A serving process checks the set of active versions at most every
-RECOMMENDER_RELOAD_CHECK_SECONDS; when it changed, it loads the new artifacts and
-swaps them in with one assignment, so a request sees either the old set or the new.
-Instances per (name, params) share the loaded arrays. While the database cannot be
-reached the process goes on serving the models it holds (asking again after
-`core.outage.RETRY_SECONDS`).
+RECOMMENDER_RELOAD_CHECK_SECONDS (core/held.py); when it changed, it loads the new
+artifacts and swaps them in with one assignment, so a request sees either the old set
+or the new. Instances per (name, params) share the loaded arrays. While the database
+cannot be reached the process goes on serving the models it holds.
 """
 
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
-from core.outage import DATABASE_UNREACHABLE, checked_at_for_retry
+from core.held import HeldValue
 from recommenders import registry
 from recommenders.base import Recommender, top_topics
 from recommenders.data import InteractionData
@@ -78,34 +76,7 @@ def load_models() -> LoadedModels | None:
     return models
 
 
-class _Holder:
-    def __init__(self):
-        self._models: LoadedModels | None = None
-        self._checked_at = 0.0
-        self._lock = threading.Lock()
-
-    def get(self) -> LoadedModels | None:
-        if time.monotonic() - self._checked_at < settings.RECOMMENDER_RELOAD_CHECK_SECONDS:
-            return self._models
-        with self._lock:
-            if time.monotonic() - self._checked_at >= settings.RECOMMENDER_RELOAD_CHECK_SECONDS:
-                current = self._models.signature if self._models else None
-                try:
-                    if active_signature() != current:
-                        self._models = load_models()
-                except DATABASE_UNREACHABLE:
-                    if self._models is None:
-                        raise  # nothing to serve: the API answers 503
-                    logger.warning("database unreachable: serving the held recommender models")
-                    self._checked_at = checked_at_for_retry(settings.RECOMMENDER_RELOAD_CHECK_SECONDS)
-                else:
-                    self._checked_at = time.monotonic()
-        return self._models
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._models, self._checked_at = None, 0.0
-
-
-holder = _Holder()
+holder: HeldValue[LoadedModels | None] = HeldValue(
+    "recommender models", check_seconds=lambda: settings.RECOMMENDER_RELOAD_CHECK_SECONDS,
+    version=active_signature, load=load_models, version_of=lambda models: models.signature)
 current_models = holder.get

@@ -3,6 +3,12 @@ from rest_framework.test import APIClient
 
 from accounts.authentication import verification_cache
 from accounts.services import create_api_key
+from experiments.exposures import buffer
+from experiments.runtime import holder as config_holder
+from recommenders import services as recommender_services
+from recommenders.serving import holder as models_holder
+from recommenders.synthetic import generate_world
+from serving.impressions import impressions
 from tests import processes
 from tests.factories import UserFactory
 
@@ -29,6 +35,42 @@ def _fresh_api_key_cache():
     verification_cache.clear()
     yield
     verification_cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state():
+    # Per-process state must not leak between tests: the held config and models, and
+    # the buffers with their memory of exposures already sent.
+    def reset():
+        config_holder.invalidate()
+        models_holder.invalidate()
+        buffer.clear()
+        impressions.clear()
+
+    reset()
+    yield
+    reset()
+
+
+@pytest.fixture
+def models_dir(settings, tmp_path):
+    settings.RECOMMENDER_MODELS_DIR = tmp_path / "models"
+    settings.RECOMMENDER_RELOAD_CHECK_SECONDS = 0
+    return settings.RECOMMENDER_MODELS_DIR
+
+
+@pytest.fixture
+def world(db):
+    w = generate_world(n_pins=600, n_users=150, n_topics=6, seed=5)
+    recommender_services.import_world(w)
+    return w
+
+
+@pytest.fixture
+def built(world, models_dir):
+    # The fast ones; the learned recommenders have tests of their own.
+    rows = recommender_services.build_all(["popularity", "board_cooccurrence", "pixie"])
+    return rows[0].version
 
 
 @pytest.fixture

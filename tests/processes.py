@@ -10,22 +10,23 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from demo.processes import (  # noqa: F401  (tests use them from here)
+    ROOT,
+    celery_beat_command,
+    celery_worker_command,
+    free_port,
+    gunicorn_command,
+    http_get,
+    process_family,
+    stop,
+    wait_until,
+)
 
 
 def test_database_url() -> str:
@@ -54,31 +55,19 @@ def process_env(**overrides) -> dict:
     return env
 
 
-def _terminate(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=15) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 @contextlib.contextmanager
 def celery_worker(concurrency: int = 1, log_path: Path | None = None, **env_overrides):
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config.celery_app", "worker", "--loglevel", "INFO",
-         "--concurrency", str(concurrency), "--pool", "prefork", "--without-gossip", "--without-mingle",
-         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+        celery_worker_command(concurrency, f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "INFO", "--pool", "prefork",
+                              "--without-gossip", "--without-mingle"),
         cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         yield proc
     finally:
-        _terminate(proc)
+        stop(proc)
         log.close()
 
 
@@ -87,8 +76,7 @@ def web_server(workers: int = 1, log_path: Path | None = None, gunicorn_args: tu
     port = free_port()
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--timeout", "30", *gunicorn_args],
+        gunicorn_command(f"127.0.0.1:{port}", workers, "--timeout", "30", *gunicorn_args),
         cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -97,28 +85,8 @@ def web_server(workers: int = 1, log_path: Path | None = None, gunicorn_args: tu
         wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, timeout=30, what="gunicorn to serve /healthz")
         yield base
     finally:
-        _terminate(proc)
+        stop(proc)
         log.close()
-
-
-def http_get(url: str, timeout: float = 5.0, headers: dict | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
 
 
 @contextlib.contextmanager
@@ -145,7 +113,7 @@ def redis_server():
         wait_until(up, timeout=10, what="redis-server")
         yield proc, f"redis://127.0.0.1:{port}/0"
     finally:
-        _terminate(proc, signal.SIGKILL)
+        stop(proc, sig=signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -164,20 +132,14 @@ def blackhole_server():
 def celery_beat(log_path: Path | None = None, **env_overrides):
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config.celery_app", "beat", "--loglevel", "INFO", "--pidfile=",
-         "--max-interval", "2"],
+        celery_beat_command("INFO", "--max-interval", "2"),
         cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         yield proc
     finally:
-        _terminate(proc)
+        stop(proc)
         log.close()
-
-
-def children_of(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def kill_group(proc: subprocess.Popen) -> None:

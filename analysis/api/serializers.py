@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from analysis.models import AnalysisReport, Metric
-from experiments.models import EVENT_TYPES
+from events.validation import EVENT_TYPES
 
 
 class MetricSerializer(serializers.ModelSerializer):

@@ -3,11 +3,11 @@ from django.db import migrations
 
 def forwards(apps, schema_editor):
     from analysis.builtin_metrics import ensure_builtin_metrics
-    from analysis.schedules import ensure_schedules
+    from core import schedules
 
     alias = schema_editor.connection.alias
     ensure_builtin_metrics(apps, using=alias)
-    ensure_schedules(apps, using=alias)
+    schedules.ensure([job for job in schedules.PERIODIC_JOBS if job.task.startswith("analysis.")], apps, using=alias)
 
 
 def backwards(apps, schema_editor):

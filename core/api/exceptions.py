@@ -4,12 +4,17 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = "5"
+
+
+class FieldErrors(ValidationError):
+    """Field messages, answered as DRF's usual 400 by the API's exception handler."""
 
 
 def exception_handler(exc, context):

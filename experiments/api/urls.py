@@ -1,13 +1,10 @@
 from django.urls import path
 
-from experiments.api import closeup, views
+from experiments.api import views
 
 urlpatterns = [
     path("assignments", views.AssignmentView.as_view(), name="assignments"),
     path("assignments/batch", views.BatchAssignmentView.as_view(), name="assignments-batch"),
-    path("closeup/<int:pin_id>", closeup.CloseupView.as_view(), name="closeup"),
-    path("events", views.EventsView.as_view(), name="events"),
-    path("ingestion/stats", views.IngestionStatsView.as_view(), name="ingestion-stats"),
     path("layers", views.LayerListCreateView.as_view(), name="layer-list"),
     path("experiments", views.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<slug:key>", views.ExperimentDetailView.as_view(), name="experiment-detail"),

@@ -1,17 +1,12 @@
 """Tight validation for the client hot path: one pass over plain dicts, no serializer
 (a DRF serializer costs tens of microseconds per call, more than the assignment)."""
 
-from rest_framework.exceptions import ValidationError
-
+from core.api.exceptions import FieldErrors
+from experiments.assignment import MAX_USER_ID
 from experiments.models import SURFACES
 
 SURFACE_KEYS = frozenset(s for s, _ in SURFACES)
-MAX_USER_ID = 255
 MAX_ATTRIBUTES = 50
-
-
-class FieldErrors(ValidationError):
-    """Field messages, answered as DRF's usual 400 by the API's exception handler."""
 
 
 def user_request(body, errors: dict, prefix: str = "") -> tuple[str, dict]:

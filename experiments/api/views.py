@@ -1,48 +1,22 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.authentication import ApiKeyAuthentication
-from accounts.permissions import HasApiKey, RolePermission
-from accounts.roles import ADMIN, roles_of
-from accounts.throttling import ApiKeyRateThrottle
+from accounts.permissions import RolePermission
+from core.api.client import ClientView
 from experiments import services
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
-from experiments.assignment import Assignment, assign
-from experiments.exposures import buffer, record_exposure
-from experiments.models import EventBatch, Layer
+from experiments.exposures import assignments_for, buffer
+from experiments.models import Layer
+from experiments.permissions import OwnerOrAdminWrites
 from experiments.runtime import current_config
 from experiments.selectors import experiments_for_api
 
 # --- Client API -------------------------------------------------------------------
-
-
-def assign_and_record(config, surface: str, user_id: str, attributes: dict) -> list[Assignment]:
-    """The user's assignments; records an exposure for each."""
-    assignments = assign(config, surface, user_id, attributes)
-    for a in assignments:
-        record_exposure(a.experiment.id, a.experiment.variants[a.variant].id, user_id, attributes, a.forced)
-    return assignments
-
-
-def assignments_for(config, surface: str, user_id: str, attributes: dict) -> dict:
-    """The assignment body for one user; records an exposure for each assignment."""
-    return {"user_id": user_id, "assignments": [
-        {"experiment": a.experiment.key, "variant": a.variant, "layer": a.experiment.layer,
-         "recommender": a.experiment.variants[a.variant].recommender.get("name", "")}
-        for a in assign_and_record(config, surface, user_id, attributes)
-    ]}
-
-
-class ClientView(APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasApiKey]
-    throttle_classes = [ApiKeyRateThrottle]
 
 
 class AssignmentView(ClientView):
@@ -71,18 +45,6 @@ class BatchAssignmentView(ClientView):
 
 
 # --- Management API ---------------------------------------------------------------
-
-
-class OwnerOrAdminWrites(permissions.BasePermission):
-    """Experimenters change only their own experiments; admins change any."""
-
-    message = "Only the experiment's owner or an admin may change it."
-
-    def has_object_permission(self, request, view, obj):
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        user = request.user
-        return user.is_superuser or obj.owner_id == user.id or ADMIN in roles_of(user)
 
 
 class LayerListCreateView(generics.ListCreateAPIView):
@@ -157,47 +119,3 @@ class ExperimentActionView(generics.GenericAPIView):
             experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
         )
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
-
-
-# --- Events -------------------------------------------------------------------------
-
-
-class EventsView(ClientView):
-    @extend_schema(
-        summary="Send impression and engagement events",
-        request=s.EventsRequestSerializer,
-        responses={
-            202: s.EventsResponseSerializer,
-            400: OpenApiResponse(description="the batch is unusable (not a list, empty, over 1,000 events)"),
-            413: OpenApiResponse(description="body too large"),
-            503: OpenApiResponse(description="cannot keep the batch now; retry after Retry-After seconds"),
-        },
-    )
-    def post(self, request):
-        from experiments import ingestion
-
-        body = request.data
-        if not isinstance(body, dict) or "events" not in body:
-            return Response({"events": ["This field is required."]}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            accepted = ingestion.accept(body["events"], source="api")
-        except ValueError as exc:
-            return Response({"events": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        except ingestion.IngestionUnavailable:
-            # Not "nothing was accepted": a commit cut off by a crash may have reached the disk.
-            return Response({"detail": "Cannot accept events right now. Send the same events again later: "
-                                       "events already stored are stored once (by event_id and timestamp)."},
-                            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
-        v = accepted.validated
-        return Response({"accepted": len(v.rows), "duplicates": v.duplicates, "rejected": v.rejected},
-                        status=status.HTTP_202_ACCEPTED)
-
-
-class IngestionStatsView(APIView):
-    queryset = EventBatch.objects.none()
-
-    @extend_schema(responses=s.IngestionStatsSerializer)
-    def get(self, request):
-        from experiments import ingestion
-
-        return Response(ingestion.stats())

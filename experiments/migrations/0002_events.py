@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from experiments import event_storage
+from events import storage as event_storage
 
 
 def create_event_table(apps, schema_editor):

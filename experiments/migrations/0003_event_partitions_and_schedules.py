@@ -2,11 +2,12 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from experiments import partitions
+    from core import schedules
+    from events import partitions
 
     partitions.maintain()
-
-    partitions.ensure_schedules(apps)
+    schedules.ensure([job for job in schedules.PERIODIC_JOBS if job.task.startswith("events.")], apps,
+                     using=schema_editor.connection.alias)
 
 
 def backwards(apps, schema_editor):

@@ -40,10 +40,10 @@ def add_events(alias, events):
     """events: (user_id, type, occurred_at); written the way ingestion writes them."""
     conn = connections[alias]
     if conn.vendor == "postgresql":
-        from experiments import event_storage
+        from events import storage
 
-        event_storage.forget_known_partitions()  # a rolled-back test may have made (and lost) some
-        event_storage.ensure_partitions({t.astimezone(UTC).date() for _, _, t in events})
+        storage.forget_known_partitions()  # a rolled-back test may have made (and lost) some
+        storage.ensure_partitions({t.astimezone(UTC).date() for _, _, t in events})
     adapt = conn.ops.adapt_datetimefield_value
     now = datetime.now(UTC)
     with conn.cursor() as cursor:

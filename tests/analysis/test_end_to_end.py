@@ -9,7 +9,7 @@ from django.db import connection
 
 from analysis.services import run_analysis
 from demo.simulator import Config, Simulator
-from experiments import ingestion
+from events.selectors import ingestion_stats
 from experiments import services as experiment_services
 from experiments.models import Experiment, Exposure, Layer
 from recommenders import services as recommender_services
@@ -68,7 +68,7 @@ def test_simulated_traffic_through_http_celery_and_the_database_recovers_the_tru
                                  what="every exposure, impression and click to be stored once")
         except TimeoutError as exc:
             raise AssertionError(f"(exposures, clicks, impressions) stored {counts()}, expected "
-                                 f"{(USERS, clicks, impressions)}; inbox {ingestion.stats()}") from exc
+                                 f"{(USERS, clicks, impressions)}; inbox {ingestion_stats()}") from exc
 
         body = run_analysis(exp).results
         ctr = next(b for b in body["metrics"] if b["metric"] == "closeup_ctr")

@@ -68,7 +68,7 @@ def test_worker_survives_redis_restart_with_a_task_in_flight(tmp_path):
             processes.wait_until(lambda: Path(f"{second}.done").exists(), timeout=60,
                                  what="the reconnected worker to run a new task")
         finally:
-            processes._terminate(worker)
+            processes.stop(worker)
             if restarted is not None:
                 restarted.kill()
                 restarted.wait()

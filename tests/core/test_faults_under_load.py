@@ -27,8 +27,8 @@ import pytest
 from django.conf import settings
 
 from accounts.services import create_api_key
+from core import schedules
 from demo.loadgen import LoadGenerator, LoadPlan
-from experiments import partitions
 from experiments import services as experiment_services
 from recommenders import services as recommender_services
 from recommenders.models import Pin
@@ -69,7 +69,7 @@ def world(tmp_path, experimenter, settings) -> World:
                   {"key": "boards", "weight": 50, "recommender": {"name": "board_cooccurrence"}}],
     )
     experiment_services.transition(experiment, "start", actor=experimenter)
-    partitions.ensure_schedules()  # the sweep that re-enqueues what a lost broker message left pending
+    schedules.ensure()  # the sweep that re-enqueues what a lost broker message left pending
     return World(create_api_key("faults").key, tuple(Pin.objects.values_list("id", flat=True)), models_dir)
 
 
@@ -104,7 +104,7 @@ class Stack:
 
     def stop_web(self) -> None:
         # SIGTERM: gunicorn finishes the requests in hand and the workers flush their buffers.
-        processes._terminate(self.web, signal.SIGTERM, timeout=30)
+        processes.stop(self.web, timeout=30)
 
     def start_worker(self) -> None:
         self.worker = self._spawn("worker", [
@@ -132,7 +132,7 @@ class Stack:
     def close(self) -> None:
         for proc in (self.web, self.beat, self.worker):
             if proc is not None:
-                processes._terminate(proc)
+                processes.stop(proc)
         with contextlib.suppress(ProcessLookupError):
             self.redis_proc.kill()
 
@@ -215,7 +215,10 @@ def drain_and_reconcile(stack: Stack, tally, run_id: str, timeout: float = 150) 
           f"max {tally.max_latency_ms():.0f} ms; account {account}; stored {got}")  # shown with -s, and on failure
     assert tally.events_unanswered == 0, account
     assert account["holds"], (account, got)
-    assert got["impressions"] == tally.impressions_served, (got, tally.impressions_served)
+    # Exact, but for closeups whose answer was lost after the server logged them (a
+    # connection cut mid-response): those may add up to k impressions each.
+    most = tally.impressions_served + tally.impressions_maybe_served
+    assert tally.impressions_served <= got["impressions"] <= most, (got, tally.impressions_served, most)
     assert got["exposures"] == tally.users_assigned, (got, tally.users_assigned)
     assert got["rows"] == got["distinct"], "an event was stored twice"
     assert got["dead_letters"] == 0

@@ -53,7 +53,8 @@ def credentials(db, _keep_the_test_connection, settings, tmp_path):
     admin = UserFactory(username="schemathesis-admin", role="admin")
     token, _ = Token.objects.get_or_create(user=admin)
     yield {"client": f"Api-Key {create_api_key('schemathesis').key}", "management": f"Token {token.key}"}
-    from experiments.exposures import buffer, impressions
+    from experiments.exposures import buffer
+    from serving.impressions import impressions
 
     buffer.clear()  # what the requests buffered must not be flushed after the test's database is gone
     impressions.clear()

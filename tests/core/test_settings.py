@@ -43,7 +43,7 @@ def test_defaults_need_no_server(tmp_path):
     s = read("config.settings.local", tmp_path)
     assert s["engine"] == "django.db.backends.sqlite3"
     assert s["name"] == str(tmp_path / "pinpoint.sqlite3")
-    assert s["broker"] == "filesystem://"
+    assert s["broker"] == "filesystem://localhost/"
     assert s["transport"]["data_folder_in"] == str(tmp_path / "broker" / "queue")
     assert s["result_backend"].startswith("file://")
     assert s["debug"] is True

@@ -1,21 +1,6 @@
 import pytest
 
 from experiments import services
-from experiments.exposures import buffer, impressions
-from experiments.runtime import holder
-
-
-@pytest.fixture(autouse=True)
-def _fresh_runtime_state():
-    # Per-process state must not leak between tests: the held config and the
-    # exposure buffer's memory of pairs already sent.
-    holder.invalidate()
-    buffer.clear()
-    impressions.clear()
-    yield
-    holder.invalidate()
-    buffer.clear()
-    impressions.clear()
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ _EXITS_DURING_A_FLUSH = textwrap.dedent("""
     import sys, threading, time
     import django
     django.setup()
-    from experiments.exposures import BatchBuffer
+    from core.buffers import BatchBuffer
 
     out = open(sys.argv[1], "a")
     sending = threading.Event()

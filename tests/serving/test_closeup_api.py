@@ -4,14 +4,14 @@ hidden pins, served impressions and hot version switches."""
 import pytest
 from django.core.management import call_command
 
-from experiments import ingestion
+from events import ingestion
+from events.models import Event, EventBatch
 from experiments import services as experiment_services
-from experiments.exposures import impressions
-from experiments.models import Event, EventBatch
 from recommenders import services
 from recommenders.models import ModelVersion
 from recommenders.serving import current_models
-from tests.experiments.events_helpers import make_event
+from serving.impressions import impressions
+from tests.events.events_helpers import make_event
 
 pytestmark = pytest.mark.django_db
 

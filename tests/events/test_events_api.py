@@ -6,10 +6,11 @@ import orjson
 import pytest
 from django.db import connection
 
-from experiments import ingestion
-from experiments.models import DeadLetter, Event, EventBatch
+from events import ingestion
+from events.models import DeadLetter, Event, EventBatch
+from events.selectors import broker_queue_depth, ingestion_stats
 from tests.conftest import as_user
-from tests.experiments.events_helpers import make_batch, make_event
+from tests.events.events_helpers import make_batch, make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +60,7 @@ def test_same_events_posted_twice_are_stored_once(key_client):
     assert again.json()["duplicates"] == 10
     store_pending()
     assert Event.objects.count() == 100
-    stats = ingestion.stats()
+    stats = ingestion_stats()
     assert stats["accepted"] == 160 and stats["stored"] == 100 and stats["duplicates"] == 70
 
 
@@ -83,7 +84,7 @@ def test_a_poisoned_event_is_dead_lettered_and_the_rest_are_stored():
     letter = DeadLetter.objects.get()
     assert letter.event["event_id"] == rows[2][0]
     assert "not-a-time" in letter.reason or "Invalid isoformat" in letter.reason
-    assert ingestion.stats()["dead_lettered"] == 1
+    assert ingestion_stats()["dead_lettered"] == 1
 
 
 def test_dead_letters_replay(key_client):
@@ -209,11 +210,11 @@ def test_a_batch_that_breaks_its_group_is_left_alone_and_the_others_are_sent_aga
         payload=orjson.dumps(ingestion.validate_events(make_batch(3, start=10 * b), now, ingestion.limits()).rows),
         n_accepted=3).id for b in range(3)]
     broken = EventBatch.objects.create(payload=b"\x00 not json", n_accepted=3).id
-    depth = ingestion.broker_queue_depth()
+    depth = broker_queue_depth()
     done = ingestion.store_batch(good[2])
     assert done.status == "done" and done.n_inserted == 3
     statuses = dict(EventBatch.objects.values_list("id", "status"))
     assert statuses[broken] == "pending" and statuses[good[0]] == statuses[good[1]] == "pending"
     if depth is not None:  # a broker that can count its queue: the group's others were re-sent
-        assert ingestion.broker_queue_depth() - depth == 3
+        assert broker_queue_depth() - depth == 3
     assert Event.objects.count() == 3

@@ -11,10 +11,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from experiments import ingestion, partitions
-from experiments.models import EventBatch
+from core import schedules
+from events import ingestion
+from events.models import EventBatch
+from events.selectors import ingestion_stats
 from tests import processes
-from tests.experiments.events_helpers import make_batch
+from tests.events.events_helpers import make_batch
 
 pytestmark = [
     pytest.mark.integration,
@@ -52,7 +54,7 @@ def stored_counts() -> tuple[int, int]:
 
 def wait_all_stored(accepted: int, timeout: float) -> float:
     started = time.monotonic()
-    processes.wait_until(lambda: stored_counts()[0] >= accepted and ingestion.stats()["pending_batches"] == 0,
+    processes.wait_until(lambda: stored_counts()[0] >= accepted and ingestion_stats()["pending_batches"] == 0,
                          timeout=timeout, interval=0.5, what=f"{accepted} events to be stored")
     return time.monotonic() - started
 
@@ -60,7 +62,7 @@ def wait_all_stored(accepted: int, timeout: float) -> float:
 def assert_exactly_once(accepted: int):
     total, distinct = stored_counts()
     assert total == distinct == accepted
-    stats = ingestion.stats()
+    stats = ingestion_stats()
     assert stats["stored"] == accepted and stats["pending_batches"] == 0 and stats["dead_lettered"] == 0
 
 
@@ -74,13 +76,13 @@ def post_batches(client, n_batches: int, size: int, start: int = 0) -> int:
 
 
 def test_worker_children_killed_mid_stream_lose_nothing(key_client, tmp_path):
-    partitions.ensure_schedules()
+    schedules.ensure()
     accepted = post_batches(key_client, 100, 1000)  # all in the broker before a worker takes any
     with processes.celery_beat(tmp_path / "beat.log"), \
             processes.celery_worker(concurrency=2, log_path=tmp_path / "w1.log") as worker:
         processes.wait_until(lambda: stored_counts()[0] > 5_000, timeout=60, interval=0.05,
                              what="the worker to start storing")
-        killed = processes.children_of(worker.pid)
+        killed = processes.process_family(worker.pid)[1:]
         for pid in killed:  # the pool processes, mid-batch: their tasks are requeued
             os.kill(pid, signal.SIGKILL)
         assert killed
@@ -96,7 +98,7 @@ def test_a_poisoned_event_in_a_real_worker_is_dead_lettered_and_the_batch_stored
     events are stored, and the batches behind it are not held up."""
     import orjson
 
-    from experiments.models import DeadLetter
+    from events.models import DeadLetter
 
     rows = ingestion.validate_events(make_batch(6), ingestion.datetime.now(ingestion.UTC), ingestion.limits()).rows
     poisoned = list(rows[3])

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from experiments.ingestion import replay_dead_letters
-from experiments.models import DeadLetter
+from events.ingestion import replay_dead_letters
+from events.models import DeadLetter
 
 
 class Command(BaseCommand):

@@ -8,10 +8,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-EVENT_TYPES = frozenset(("impression", "click", "save", "closeup", "hide"))
+from experiments.assignment import MAX_USER_ID
+
+EVENT_TYPES = ("impression", "click", "save", "closeup", "hide")
 MAX_PIN_ID = 2**63 - 1
 MAX_POSITION = 10_000
-MAX_USER_ID = 255
 # The request field each column of a row comes from, in row order.
 ROW_FIELDS = ("event_id", "timestamp", "user_id", "type", "pin_id", "request_id", "position")
 _FIELDS = frozenset(ROW_FIELDS)

@@ -13,16 +13,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F
 from django.utils import timezone
 
-from experiments import event_storage
-from experiments.events import EventLimits, ValidatedBatch, row_to_event, validate_events
-from experiments.models import DeadLetter, EventBatch, HiddenPin
+from events import storage
+from events.models import DeadLetter, EventBatch, HiddenPin
+from events.validation import EventLimits, ValidatedBatch, row_to_event, validate_events
 
 logger = logging.getLogger(__name__)
+
+INGEST_BATCH_TASK = "events.tasks.ingest_batch"
 
 TRANSIENT = (OperationalError, InterfaceError)
 
@@ -78,9 +81,8 @@ def store_in_inbox(validated: ValidatedBatch, source: str) -> int | None:
 
 
 def enqueue(batch_id: int) -> None:
-    from experiments.tasks import ingest_batch
-
-    ingest_batch.apply_async(args=[batch_id])
+    # By name: events.tasks calls this module, so importing it here would be a cycle.
+    current_app.send_task(INGEST_BATCH_TASK, args=[batch_id])
 
 
 def store_batch(batch_id: int) -> EventBatch | None:
@@ -106,7 +108,7 @@ def store_batch(batch_id: int) -> EventBatch | None:
                 except _PartitionsMissing as missing:
                     # Partitions are made in a short transaction of their own (they lock
                     # the events table until it ends); then the batches are taken again.
-                    event_storage.ensure_partitions(missing.days)
+                    storage.ensure_partitions(missing.days)
                     group.clear()
             return _store_batches(batch_id, False, group)
         except _PartitionsMissing:
@@ -155,7 +157,7 @@ def _store_batches(batch_id: int, together: bool, group: list[int]) -> EventBatc
             group.extend(chosen[1:])
         payloads = dict(EventBatch.objects.filter(pk__in=chosen).values_list("id", "payload"))
         batches = [(bid, orjson.loads(bytes(payloads[bid]))) for bid in sorted(chosen)]
-        missing = event_storage.missing_partitions(set().union(*(event_storage.days_of(r) for _, r in batches)))
+        missing = storage.missing_partitions(set().union(*(storage.days_of(r) for _, r in batches)))
         if missing:
             raise _PartitionsMissing(missing)
         now = timezone.now()
@@ -163,7 +165,7 @@ def _store_batches(batch_id: int, together: bool, group: list[int]) -> EventBatc
             dead = 0
             try:
                 with transaction.atomic():
-                    inserted = event_storage.insert_events(rows, bid)
+                    inserted = storage.insert_events(rows, bid)
                     remember_hidden_pins(rows)
             except (DataError, IntegrityError, ValueError, TypeError) as exc:
                 logger.warning("batch %s has a bad event (%s); storing its events one by one", bid, exc)
@@ -187,7 +189,7 @@ def _store_one_by_one(batch: EventBatch, rows: list[list]) -> tuple[int, int]:
     for row in rows:
         try:
             with transaction.atomic():
-                inserted += event_storage.insert_events([row], batch.id)
+                inserted += storage.insert_events([row], batch.id)
                 remember_hidden_pins([row])
         except (DataError, IntegrityError, ValueError, TypeError) as exc:
             DeadLetter.objects.create(batch=batch, event=row_to_event(row), reason=f"{type(exc).__name__}: {exc}")
@@ -256,40 +258,3 @@ def replay_dead_letters(ids=None) -> tuple[int, int]:
     store_in_inbox(validated, source="replay")
     DeadLetter.objects.filter(id__in=[d.id for d in letters]).update(replayed_at=timezone.now())
     return len(validated.rows) + validated.duplicates, len(validated.rejected)
-
-
-def stats() -> dict:
-    totals = EventBatch.objects.aggregate(
-        batches=Count("id"),
-        accepted=Sum("n_accepted"),
-        rejected=Sum("n_rejected"),
-        duplicates_in_request=Sum("n_duplicates_in_request"),
-        stored=Sum("n_inserted"),
-        duplicates=Sum("n_duplicates"),
-        pending_batches=Count("id", filter=Q(status=EventBatch.Status.PENDING)),
-        pending_events=Sum("n_accepted", filter=Q(status=EventBatch.Status.PENDING)),
-    )
-    totals = {k: v or 0 for k, v in totals.items()}
-    return {
-        "accepted": totals["accepted"],
-        "stored": totals["stored"],
-        "duplicates": totals["duplicates"] + totals["duplicates_in_request"],
-        "rejected": totals["rejected"],
-        "dead_lettered": DeadLetter.objects.filter(replayed_at__isnull=True).count(),
-        "pending_batches": totals["pending_batches"],
-        "pending_events": totals["pending_events"],
-        "broker_queue_depth": broker_queue_depth(),
-    }
-
-
-def broker_queue_depth() -> int | None:
-    url = settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
-        return None
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-        return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
-    except redis.RedisError:
-        return None

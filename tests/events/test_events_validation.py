@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from experiments.events import EventLimits, validate_event, validate_events
-from tests.experiments.events_helpers import make_event
+from events.validation import EventLimits, validate_event, validate_events
+from tests.events.events_helpers import make_event
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 LIMITS = EventLimits(max_events=1000, max_age=timedelta(days=7), max_future=timedelta(minutes=5))

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from tests import processes
-from tests.experiments.events_helpers import make_batch
+from tests.events.events_helpers import make_batch
 
 
 @pytest.mark.integration

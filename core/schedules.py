@@ -1,0 +1,52 @@
+"""Every periodic task, in one place: what runs, how often, under which name. Each is a
+django-celery-beat row that an admin may edit or disable; `ensure` creates the rows
+that are missing after every migrate (and flush), and never overwrites an edited one.
+
+Tasks are named by string, so this module imports no app: adding a periodic job is a
+task in the app's tasks.py plus one line here."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str  # the row's unique name, as the admin shows it
+    task: str
+    every: tuple[int, str] | None = None  # (10, "seconds")
+    crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week", UTC
+    kwargs: str = "{}"
+
+
+PERIODIC_JOBS = (
+    PeriodicJob("Re-enqueue unfinished event batches", "events.tasks.sweep_event_batches", every=(10, "seconds")),
+    PeriodicJob("Create and drop event partitions", "events.tasks.maintain_event_partitions", every=(1, "hours")),
+    PeriodicJob("Refresh the analysis of running experiments", "analysis.tasks.analyze_running_experiments",
+                every=(1, "hours"), kwargs='{"trigger": "schedule"}'),
+    PeriodicJob("Daily analysis report of each running experiment", "analysis.tasks.analyze_running_experiments",
+                crontab="15 6 * * *", kwargs='{"trigger": "daily"}'),
+)
+
+
+def ensure(jobs=PERIODIC_JOBS, apps=None, using: str = "default") -> None:
+    """Create the beat rows of `jobs` that do not exist yet (by name). With `apps`, the
+    historical models of a migration or a post_migrate signal."""
+    if apps is None:
+        # Here, not at the top: core's AppConfig imports this module before models may be.
+        from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+    else:
+        CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+        IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+        PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    for job in jobs:
+        if PeriodicTask.objects.using(using).filter(name=job.name).exists():
+            continue
+        schedule = {}
+        if job.every is not None:
+            every, period = job.every
+            schedule["interval"], _ = IntervalSchedule.objects.using(using).get_or_create(every=every, period=period)
+        else:
+            minute, hour, day_of_month, month_of_year, day_of_week = job.crontab.split()
+            schedule["crontab"], _ = CrontabSchedule.objects.using(using).get_or_create(
+                minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                day_of_week=day_of_week, timezone="UTC")
+        PeriodicTask.objects.using(using).create(name=job.name, task=job.task, kwargs=job.kwargs, **schedule)
