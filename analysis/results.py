@@ -10,11 +10,12 @@ import math
 from dataclasses import dataclass
 from datetime import date
 
+from analysis.metric_kinds import registry as metric_kinds
 from analysis.stats import multiple_testing
 from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 from analysis.stats.power import plan as power_plan
 from analysis.stats.sequential import msprt
 from analysis.stats.srm import sample_ratio_mismatch
@@ -77,11 +78,12 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
     """One metric: per-variant values and every treatment's comparisons with the control."""
     k = len(next(iter(moments.values())).sums) if moments else max((*metric.post, *metric.pre), default=0) + 1
     by_variant = {v.id: moments.get(v.id) or _empty(k) for v in variants}
-    values = {vid: metric_value(metric.kind, m.select(metric.post)) for vid, m in by_variant.items()}
+    kind = metric_kinds.get(metric.kind)
+    values = {vid: kind.value(m.select(metric.post)) for vid, m in by_variant.items()}
     control = next(v for v in variants if v.is_control)
     adjusted = None
     if settings.cuped and metric.pre and all(by_variant[v.id].n > 1 for v in variants):
-        result = cuped(metric.kind, [by_variant[v.id] for v in variants], metric.post, metric.pre)
+        result = cuped(kind, [by_variant[v.id] for v in variants], metric.post, metric.pre)
         adjusted = {v.id: (result.adjusted[i], result.variance_reduction(i), result.theta)
                     for i, v in enumerate(variants)}
     higher = metric.direction != "lower"
@@ -91,7 +93,7 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
         row = {"variant": v.key, "is_control": v.is_control, "users": m.n, "mean": val.value,
                "std_error": math.sqrt(val.variance) if val.n else None,
                "numerator_sum": m.sums[metric.post[0]] if m.n else 0.0,
-               "denominator_sum": m.sums[metric.post[1]] if metric.kind == "ratio" and m.n else None}
+               "denominator_sum": m.sums[metric.post[1]] if kind.has_denominator and m.n else None}
         if adjusted:
             row["cuped_mean"] = adjusted[v.id][0].value
         rows.append(row)
@@ -177,7 +179,7 @@ def power_block(metrics, variants, moments, settings, days_running) -> dict | No
     m = moments.get(control.id)
     if primary is None or m is None or m.n < 2:
         return None
-    value = metric_value(primary.kind, m.select(primary.post))
+    value = metric_kinds.get(primary.kind).value(m.select(primary.post))
     planned = power_plan(settings.minimum_detectable_effect, value.value, value.unit_variance, m.n,
                          days_running, settings.alpha)
     return {"metric": primary.key, "baseline_mean": value.value, "unit_variance": value.unit_variance,
@@ -203,10 +205,11 @@ def series_block(metric: MetricInfo, variants: list[VariantInfo], days: list[dat
     with its fixed-horizon CI and its always-valid confidence sequence."""
     control = next(v for v in variants if v.is_control)
     k = len(metric.post)
+    kind = metric_kinds.get(metric.kind)
     out_days = []
     for i, day in enumerate(days):
         moments = {v.id: (by_variant.get(v.id) or [_empty(k)] * len(days))[i] for v in variants}
-        values = {vid: metric_value(metric.kind, m) for vid, m in moments.items()}
+        values = {vid: kind.value(m) for vid, m in moments.items()}
         comparisons = []
         for v in variants:
             if v.is_control:

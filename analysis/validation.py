@@ -18,8 +18,9 @@ import numpy as np
 from scipy import stats
 
 from analysis import results as R
+from analysis.metric_kinds.registry import metric_value
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 from analysis.stats.power import power_at, users_per_variant
 from analysis.stats.sequential import msprt
 from analysis.stats.srm import sample_ratio_mismatch
