@@ -14,6 +14,7 @@ from analysis import results as R
 from analysis.metric_kinds import registry as metric_kinds
 from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, sorted_types
 from analysis.models import Metric
+from analysis.report import AnalysisSettings
 from analysis.stats.frequentist import compare
 from analysis.stats.moments import MetricValue, Moments
 from analysis.sufficient_statistics import MetricSpec, Variable, plan
@@ -190,17 +191,17 @@ def test_a_new_kind_is_one_class_and_one_registration(per_mille):
     moments = {1: Moments.from_data(rng.poisson(1.0, (2, 400)).astype(float)),
                2: Moments.from_data(rng.poisson(1.1, (2, 400)).astype(float))}
     variants = [R.VariantInfo(1, "control", 50, True), R.VariantInfo(2, "treatment", 50, False)]
-    settings = R.Settings(cuped=True)
+    settings = AnalysisSettings(cuped=True)
     pm = R.metric_result(R.MetricInfo("saves_pm", "Saves", "per_mille", "higher", "primary", (0,), (1,)),
                          variants, moments, settings)
     mean = R.metric_result(R.MetricInfo("saves", "Saves", "mean", "higher", "primary", (0,), (1,)),
                            variants, moments, settings)
-    assert pm["kind"] == "per_mille" and pm["cuped_available"] is True
-    for a, b in zip(pm["variants"], mean["variants"], strict=True):
-        assert a["mean"] == pytest.approx(1000 * b["mean"], rel=1e-12)
-        assert a["std_error"] == pytest.approx(1000 * b["std_error"], rel=1e-12)
-        assert a["denominator_sum"] is None
-    c, m = pm["comparisons"][0], mean["comparisons"][0]
-    assert c["df"] is None and m["df"] > 0  # z (infinite df, stored as null) for the new kind, Welch for the mean
-    assert c["relative_lift"] == pytest.approx(m["relative_lift"], rel=1e-9)
-    assert c["cuped"]["relative_lift"] == pytest.approx(m["cuped"]["relative_lift"], rel=1e-9)
+    assert pm.kind == "per_mille" and pm.cuped_available is True
+    for a, b in zip(pm.variants, mean.variants, strict=True):
+        assert a.mean == pytest.approx(1000 * b.mean, rel=1e-12)
+        assert a.std_error == pytest.approx(1000 * b.std_error, rel=1e-12)
+        assert a.denominator_sum is None
+    c, m = pm.comparisons[0], mean.comparisons[0]
+    assert c.df is None and m.df > 0  # z (infinite df, stored as null) for the new kind, Welch for the mean
+    assert c.relative_lift == pytest.approx(m.relative_lift, rel=1e-9)
+    assert c.cuped.relative_lift == pytest.approx(m.cuped.relative_lift, rel=1e-9)

@@ -1,4 +1,4 @@
-"""The statistics core, the metric kinds and the report are pure: importing them loads
+"""The statistics core, the metric kinds, the report and its readers' pure parts are pure: importing them loads
 no Django (as GrowthBook's gbstats), so they run in a notebook, a simulation or another
 service unchanged."""
 
@@ -9,7 +9,8 @@ from django.conf import settings
 
 PURE = ["analysis.stats.moments", "analysis.stats.frequentist", "analysis.stats.cuped", "analysis.stats.bayesian",
         "analysis.stats.sequential", "analysis.stats.srm", "analysis.stats.power", "analysis.stats.multiple_testing",
-        "analysis.metric_kinds.registry", "analysis.results", "analysis.validation"]
+        "analysis.metric_kinds.registry", "analysis.report", "analysis.results", "analysis.exports",
+        "analysis.validation", "dashboard.presenters"]
 
 
 def test_the_pure_modules_import_no_django():

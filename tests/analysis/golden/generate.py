@@ -4,7 +4,7 @@ them. tests/analysis/test_report.py rebuilds every report from the stored inputs
 compares: a change to the stored or served document shows up there. `views` holds what
 the CSV export and the dashboard's presenters made of each report.
 
-    python tests/analysis/golden/generate.py
+    python -m tests.analysis.golden.generate      (from the repository's root)
 
 Regenerate only when the document is meant to change (and say so in docs/statistics.md).
 The inputs are stored, not re-drawn, so the test does not depend on numpy's samplers.
@@ -12,19 +12,18 @@ The inputs are stored, not re-drawn, so the test does not depend on numpy's samp
 
 import json
 import math
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))
+from analysis import results as R
+from analysis.exports import report_csv
+from analysis.report import AnalysisSettings, Report
+from analysis.stats.moments import Moments
+from dashboard import presenters
 
-from analysis import results as R  # noqa: E402
-from analysis.exports import report_csv  # noqa: E402
-from analysis.stats.moments import Moments  # noqa: E402
-from dashboard import presenters  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 # Per-user variables, as sufficient_statistics.plan lays out the built-in metrics:
 # post clicks, impressions, saves, engaged (0/1), hides; then pre clicks, impressions, saves, engaged.
@@ -162,11 +161,11 @@ def _moments(doc) -> Moments:
     return Moments(doc["n"], tuple(doc["sums"]), tuple(tuple(row) for row in doc["products"]))
 
 
-def report_of(inputs: dict) -> dict:
-    """The report document the analysis builds from one case's inputs."""
+def report_of(inputs: dict) -> Report:
+    """The report the analysis builds from one case's inputs."""
     variants = [R.VariantInfo(**v) for v in inputs["variants"]]
     metrics = [R.MetricInfo(**{**m, "post": tuple(m["post"]), "pre": tuple(m["pre"])}) for m in inputs["metrics"]]
-    settings = R.Settings(**inputs["settings"])
+    settings = AnalysisSettings(**inputs["settings"])
     moments = {int(vid): _moments(m) for vid, m in inputs["moments"].items()}
     series = None
     if inputs["series"] is not None:
@@ -174,7 +173,7 @@ def report_of(inputs: dict) -> dict:
         primary = next(m for m in metrics if m.role == "primary")
         by_variant = {int(vid): [_moments(m) for m in ms] for vid, ms in s["by_variant"].items()}
         days = [date.fromisoformat(d) for d in s["days"]]
-        series = {**R.series_block(primary, variants, days, by_variant, settings), "source": s["source"]}
+        series = R.daily_series(primary, variants, days, by_variant, settings, source=s["source"])
     segments = None
     if inputs["segments"] is not None:
         segments = {seg: {int(vid): _moments(m) for vid, m in per.items()} for seg, per in inputs["segments"].items()}
@@ -184,14 +183,13 @@ def report_of(inputs: dict) -> dict:
 REPORT_ID, COMPUTED_AT = 7, "2026-11-24 06:15:00+00:00"
 
 
-def views_of(report: dict) -> dict:
+def views_of(report: Report) -> dict:
     """What the readers make of a report: the CSV export and the dashboard's tables and charts."""
-    out = {"csv": report_csv({**report, "report_id": REPORT_ID, "computed_at": COMPUTED_AT}),
-           "primary_summary": presenters.primary_summary(report)}
+    out = {"csv": report_csv(report, REPORT_ID, COMPUTED_AT), "primary_summary": presenters.primary_summary(report)}
     for cuped in (False, True):
         for sequential in (False, True):
             toggles = f"cuped={cuped} sequential={sequential}"
-            out[f"rows {toggles}"] = [presenters.metric_rows(b, cuped, sequential) for b in report["metrics"]]
+            out[f"rows {toggles}"] = [presenters.metric_rows(m, cuped, sequential) for m in report.metrics]
             out[f"forest {toggles}"] = presenters.forest_data(report, cuped, sequential)
     for sequential in (False, True):
         out[f"series sequential={sequential}"] = presenters.series_data(report, sequential)
@@ -201,8 +199,8 @@ def views_of(report: dict) -> dict:
 def main():
     for name, inputs in cases():
         inputs = json.loads(json.dumps(inputs))  # exactly what the test will read back
-        report = json.loads(json.dumps(report_of(inputs)))
-        doc = {"case": name, "inputs": inputs, "report": report, "views": views_of(report)}
+        report = json.loads(json.dumps(report_of(inputs).to_json()))
+        doc = {"case": name, "inputs": inputs, "report": report, "views": views_of(Report.from_json(report))}
         (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {name}.json")
 
