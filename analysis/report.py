@@ -76,21 +76,21 @@ def _shapes(cls) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _read(hint, raw):
-    """A JSON value as the field's type: nested parts, tuples of them, dates."""
-    if raw is None:
-        return None
+def _reader(hint):
+    """How to read a JSON value as the field's type (None: as it is): nested parts,
+    tuples of them, dates."""
     hint = _optional_of(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is tuple:
-        return tuple(_read(args[0], item) for item in raw)
+        item = _reader(args[0]) or (lambda raw: raw)
+        return lambda raw: tuple(item(x) for x in raw)
     if origin is dict:
-        return dict(raw)
+        return dict
     if hint is date:
-        return date.fromisoformat(raw)
+        return date.fromisoformat
     if isinstance(hint, type) and issubclass(hint, _Part):
-        return hint.from_json(raw)
-    return raw
+        return hint.from_json
+    return None
 
 
 def _absent(hint):
@@ -103,6 +103,16 @@ def _absent(hint):
     if isinstance(hint, type) and issubclass(hint, _Part):
         return hint.from_json({})
     return None
+
+
+@cache
+def _plan(cls) -> tuple:
+    """Per field, once per class: its name, its key in the document, how to read it, and
+    what it reads as when the document lacks the key (MISSING: the field's default)."""
+    hints = _hints(cls)
+    return tuple((f.name, f.metadata.get("key", f.name), _reader(hints[f.name]),
+                  _absent(hints[f.name]) if f.default is MISSING and f.default_factory is MISSING else MISSING)
+                 for f in fields(cls))
 
 
 class _Part:
@@ -130,14 +140,13 @@ class _Part:
 
     @classmethod
     def from_json(cls, doc: dict) -> Self:
-        hints = _hints(cls)
         values = {}
-        for f in fields(cls):
-            key = f.metadata.get("key", f.name)
+        for name, key, read, absent in _plan(cls):
             if key in doc:
-                values[f.name] = _read(hints[f.name], doc[key])
-            elif f.default is MISSING and f.default_factory is MISSING:
-                values[f.name] = _absent(hints[f.name])
+                raw = doc[key]
+                values[name] = raw if raw is None or read is None else read(raw)
+            elif absent is not MISSING:
+                values[name] = absent
         return cls(**values)
 
 
