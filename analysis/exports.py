@@ -3,6 +3,8 @@
 import csv
 import io
 
+from analysis.report import Comparison, MetricResult, Report, SampleRatioCheck
+
 COLUMNS = [
     "experiment", "report_id", "computed_at", "segment", "metric", "kind", "role", "direction", "variant",
     "baseline", "users", "mean", "std_error", "cuped_mean", "absolute_lift", "absolute_ci_low",
@@ -13,36 +15,43 @@ COLUMNS = [
 ]
 
 
-def _rows(body: dict, metrics: list[dict], segment: str | None, srm: dict):
-    for block in metrics:
-        comparisons = {c["variant"]: c for c in block["comparisons"]}
-        for v in block["variants"]:
-            c = comparisons.get(v["variant"], {})
-            seq, cup = c.get("sequential") or {}, c.get("cuped") or {}
+def _comparison_columns(c: Comparison | None) -> dict:
+    if c is None:  # the control
+        return {}
+    seq, cup = c.sequential, c.cuped
+    return {
+        "baseline": c.baseline, "absolute_lift": c.absolute_lift, "absolute_ci_low": c.absolute_ci_low,
+        "absolute_ci_high": c.absolute_ci_high, "relative_lift": c.relative_lift, "ci_low": c.ci_low,
+        "ci_high": c.ci_high, "p_value": c.p_value, "p_value_adjusted": c.p_value_adjusted,
+        "significant": c.significant, "chance_to_beat_control": c.chance_to_beat_control,
+        "sequential_p_value": seq.p_value, "sequential_ci_low": seq.ci_low, "sequential_ci_high": seq.ci_high,
+        **({"cuped_relative_lift": cup.relative_lift, "cuped_ci_low": cup.ci_low, "cuped_ci_high": cup.ci_high,
+            "cuped_p_value": cup.p_value, "cuped_variance_reduction": cup.variance_reduction} if cup else {}),
+    }
+
+
+def _rows(run: dict, metrics: tuple[MetricResult, ...], segment: str | None, srm: SampleRatioCheck):
+    for result in metrics:
+        comparisons = {c.variant: c for c in result.comparisons}
+        for v in result.variants:
             yield {
-                "experiment": body.get("experiment"), "report_id": body.get("report_id"),
-                "computed_at": body.get("computed_at"), "segment": segment, "metric": block["metric"],
-                "kind": block["kind"], "role": block["role"], "direction": block["direction"],
-                "variant": v["variant"], "baseline": c.get("baseline"), "users": v["users"], "mean": v["mean"],
-                "std_error": v.get("std_error"), "cuped_mean": v.get("cuped_mean"),
-                **{k: c.get(k) for k in ("absolute_lift", "absolute_ci_low", "absolute_ci_high", "relative_lift",
-                                         "ci_low", "ci_high", "p_value", "p_value_adjusted", "significant",
-                                         "chance_to_beat_control")},
-                "sequential_p_value": seq.get("p_value"), "sequential_ci_low": seq.get("ci_low"),
-                "sequential_ci_high": seq.get("ci_high"), "cuped_relative_lift": cup.get("relative_lift"),
-                "cuped_ci_low": cup.get("ci_low"), "cuped_ci_high": cup.get("ci_high"),
-                "cuped_p_value": cup.get("p_value"), "cuped_variance_reduction": cup.get("variance_reduction"),
-                "srm_p_value": srm.get("p_value"), "srm_flagged": srm.get("flagged"),
+                **run, "segment": segment, "metric": result.metric, "kind": result.kind, "role": result.role,
+                "direction": result.direction, "variant": v.variant, "users": v.users, "mean": v.mean,
+                "std_error": v.std_error, "cuped_mean": v.cuped_mean,
+                **_comparison_columns(comparisons.get(v.variant)),
+                "srm_p_value": srm.p_value, "srm_flagged": srm.flagged,
             }
 
 
-def report_csv(body: dict) -> str:
+def report_csv(report: Report, report_id=None, computed_at=None) -> str:
     out = io.StringIO()
+    # A column a row leaves out (the control's lifts, a metric without CUPED) is empty.
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
     writer.writeheader()
-    for row in _rows(body, body.get("metrics") or [], None, body.get("srm") or {}):
+    run = {"experiment": report.experiment, "report_id": report_id, "computed_at": computed_at}
+    for row in _rows(run, report.metrics, None, report.srm):
         writer.writerow(row)
-    for seg in body.get("segments") or []:
-        for row in _rows(body, seg["metrics"], seg["segment"], seg.get("srm") or {}):
+    for seg in report.segments or ():
+        for row in _rows(run, seg.metrics, seg.segment, seg.srm):
             writer.writerow(row)
     return out.getvalue()

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from analysis.metric_kinds import registry as metric_kinds
 from events.validation import EVENT_TYPES
 from experiments.models import Experiment
 
@@ -16,11 +17,6 @@ class Metric(models.Model):
     """What an experiment is judged on: a per-user aggregate of events after the user's
     first exposure, compared between variants (see docs/statistics.md)."""
 
-    class Kind(models.TextChoices):
-        PROPORTION = "proportion", "proportion of users"
-        MEAN = "mean", "mean per user"
-        RATIO = "ratio", "ratio of totals"
-
     class Aggregation(models.TextChoices):
         ANY = "any", "any (0 or 1 per user)"
         COUNT = "count", "count of events"
@@ -33,7 +29,7 @@ class Metric(models.Model):
     key = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=metric_kinds.choices())
     numerator_types = models.JSONField(validators=[_event_types], help_text="event types counted in the numerator")
     denominator_types = models.JSONField(default=list, blank=True, validators=[_event_types],
                                          help_text="ratio metrics: event types counted in the denominator")
@@ -57,12 +53,11 @@ class Metric(models.Model):
         return self.key
 
     def clean(self):
-        if self.kind == self.Kind.RATIO and not self.denominator_types:
-            raise ValidationError({"denominator_types": "A ratio metric needs denominator event types."})
-        if self.kind != self.Kind.RATIO and self.denominator_types:
-            raise ValidationError({"denominator_types": "Only ratio metrics have a denominator."})
-        if self.kind == self.Kind.PROPORTION and self.aggregation != self.Aggregation.ANY:
-            raise ValidationError({"aggregation": "A proportion counts users with any such event: use 'any'."})
+        problems = metric_kinds.validate(self)
+        if problems:
+            # The first only, as the admin form has always shown them (the API shows all).
+            field, message = next(iter(problems.items()))
+            raise ValidationError({field: message})
 
 
 class AnalysisReport(models.Model):

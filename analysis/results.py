@@ -1,23 +1,44 @@
-"""From per-variant moments to the report a PM reads: pure, no Django import.
+"""From per-variant moments to the report a PM reads (analysis/report.py): pure, no
+Django import.
 
-The report is a JSON-ready dict (see docs/statistics.md for every field). Families
-for the multiple-comparison correction: the primary metric across its treatment
-variants; the guardrails together; the other (secondary) metrics together; and, in a
-segmented report, each of those across all segments.
+Families for the multiple-comparison correction: the primary metric across its
+treatment variants; the guardrails together; the other (secondary) metrics together;
+and, in a segmented report, each of those across all segments.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
+from analysis.metric_kinds import registry as metric_kinds
+from analysis.metric_kinds.base import MetricKind
+from analysis.report import (
+    AnalysisSettings,
+    BayesianEstimate,
+    Comparison,
+    CupedComparison,
+    DailyLift,
+    DailySeries,
+    DailyValue,
+    MetricResult,
+    PowerPlan,
+    Report,
+    SampleRatioCheck,
+    SegmentResult,
+    SequentialTest,
+    SeriesDay,
+    VariantStatistics,
+)
 from analysis.stats import multiple_testing
 from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import MetricValue, Moments
 from analysis.stats.power import plan as power_plan
-from analysis.stats.sequential import msprt
+from analysis.stats.sequential import SequentialResult, msprt
 from analysis.stats.srm import sample_ratio_mismatch
+
+ROLES = ("primary", "guardrail", "secondary")
 
 
 @dataclass(frozen=True)
@@ -40,32 +61,12 @@ class VariantInfo:
 
 
 @dataclass(frozen=True)
-class Settings:
-    alpha: float = 0.05
-    correction: str = "holm"
-    cuped: bool = True
-    sequential_tau: float = 0.02  # the relative effect the always-valid test is tuned to
-    prior_sd: float | None = None
-    minimum_detectable_effect: float = 0.02
-    segment_by: str | None = None
+class _Cuped:
+    """One variant's CUPED-adjusted value, with what the comparison reports of it."""
 
-    def as_dict(self) -> dict:
-        return {"alpha": self.alpha, "correction": self.correction, "cuped": self.cuped,
-                "sequential_tau": self.sequential_tau, "bayesian_prior_sd": self.prior_sd,
-                "minimum_detectable_effect": self.minimum_detectable_effect, "segment_by": self.segment_by}
-
-
-def clean(obj):
-    """JSON-ready: nan and infinities become None, numpy numbers plain ones."""
-    if isinstance(obj, dict):
-        return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    value: MetricValue
+    variance_reduction: float
+    theta: float
 
 
 def _empty(k: int) -> Moments:
@@ -73,51 +74,65 @@ def _empty(k: int) -> Moments:
 
 
 def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict[int, Moments],
-                  settings: Settings) -> dict:
-    """One metric: per-variant values and every treatment's comparisons with the control."""
+                  settings: AnalysisSettings) -> MetricResult:
+    """One metric: per-variant values and every treatment's comparisons with the control
+    (p-values not yet corrected: see apply_correction)."""
     k = len(next(iter(moments.values())).sums) if moments else max((*metric.post, *metric.pre), default=0) + 1
     by_variant = {v.id: moments.get(v.id) or _empty(k) for v in variants}
-    values = {vid: metric_value(metric.kind, m.select(metric.post)) for vid, m in by_variant.items()}
+    kind = metric_kinds.get(metric.kind)
+    values = {vid: kind.value(m.select(metric.post)) for vid, m in by_variant.items()}
     control = next(v for v in variants if v.is_control)
     adjusted = None
     if settings.cuped and metric.pre and all(by_variant[v.id].n > 1 for v in variants):
-        result = cuped(metric.kind, [by_variant[v.id] for v in variants], metric.post, metric.pre)
-        adjusted = {v.id: (result.adjusted[i], result.variance_reduction(i), result.theta)
+        result = cuped(kind, [by_variant[v.id] for v in variants], metric.post, metric.pre)
+        adjusted = {v.id: _Cuped(result.adjusted[i], result.variance_reduction(i), result.theta)
                     for i, v in enumerate(variants)}
     higher = metric.direction != "lower"
-    rows = []
-    for v in variants:
-        m, val = by_variant[v.id], values[v.id]
-        row = {"variant": v.key, "is_control": v.is_control, "users": m.n, "mean": val.value,
-               "std_error": math.sqrt(val.variance) if val.n else None,
-               "numerator_sum": m.sums[metric.post[0]] if m.n else 0.0,
-               "denominator_sum": m.sums[metric.post[1]] if metric.kind == "ratio" and m.n else None}
-        if adjusted:
-            row["cuped_mean"] = adjusted[v.id][0].value
-        rows.append(row)
-    comparisons = []
-    for v in variants:
-        if v.is_control:
-            continue
-        c = compare(values[v.id], values[control.id], settings.alpha)
-        item = {"variant": v.key, "baseline": control.key, **c.as_dict()}
-        seq = msprt(c.relative_lift, c.relative_se**2, settings.sequential_tau, settings.alpha)
-        item["sequential"] = {**seq.as_dict(), "significant": _below(seq.p_value, settings.alpha)}
-        bayes = chance_to_beat(c.relative_lift, c.relative_se, higher, prior_sd=settings.prior_sd)
-        item["chance_to_beat_control"] = bayes.chance_to_beat_control
-        item["bayesian"] = bayes.as_dict()
-        if adjusted:
-            ca = compare(adjusted[v.id][0], adjusted[control.id][0], settings.alpha)
-            cseq = msprt(ca.relative_lift, ca.relative_se**2, settings.sequential_tau, settings.alpha)
-            item["cuped"] = {**ca.as_dict(), "theta": adjusted[v.id][2],
-                             "variance_reduction": adjusted[v.id][1],
-                             "significant": _below(ca.p_value, settings.alpha),
-                             "sequential": {**cseq.as_dict(), "significant": _below(cseq.p_value, settings.alpha)}}
-        item["improved"] = _direction_ok(c.relative_lift, higher)
-        comparisons.append(item)
-    return {"metric": metric.key, "name": metric.name, "kind": metric.kind, "direction": metric.direction,
-            "role": metric.role, "cuped_available": adjusted is not None, "variants": rows,
-            "comparisons": comparisons}
+    return MetricResult(
+        metric=metric.key, name=metric.name, kind=metric.kind, direction=metric.direction, role=metric.role,
+        cuped_available=adjusted is not None,
+        variants=tuple(_variant_statistics(metric, kind, v, by_variant[v.id], values[v.id], adjusted)
+                       for v in variants),
+        comparisons=tuple(_comparison(v, control, values, adjusted, higher, settings)
+                          for v in variants if not v.is_control),
+    )
+
+
+def _variant_statistics(metric: MetricInfo, kind: MetricKind, variant: VariantInfo, m: Moments, value: MetricValue,
+                        adjusted: dict[int, _Cuped] | None) -> VariantStatistics:
+    return VariantStatistics(
+        variant=variant.key, is_control=variant.is_control, users=m.n, mean=value.value,
+        std_error=math.sqrt(value.variance) if value.n else None,
+        numerator_sum=m.sums[metric.post[0]] if m.n else 0.0,
+        denominator_sum=m.sums[metric.post[1]] if kind.has_denominator and m.n else None,
+        cuped_mean=adjusted[variant.id].value.value if adjusted else None,
+    )
+
+
+def _sequential(result: SequentialResult, alpha: float) -> SequentialTest:
+    return SequentialTest(**result.as_dict(), significant=_below(result.p_value, alpha))
+
+
+def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, MetricValue],
+                adjusted: dict[int, _Cuped] | None, higher: bool, settings: AnalysisSettings) -> Comparison:
+    alpha, tau = settings.alpha, settings.sequential_tau
+    c = compare(values[variant.id], values[control.id], alpha)
+    bayes = chance_to_beat(c.relative_lift, c.relative_se, higher, prior_sd=settings.prior_sd)
+    with_cuped = None
+    if adjusted:
+        mine = adjusted[variant.id]
+        ca = compare(mine.value, adjusted[control.id].value, alpha)
+        with_cuped = CupedComparison(
+            **ca.as_dict(), theta=mine.theta, variance_reduction=mine.variance_reduction,
+            significant=_below(ca.p_value, alpha),
+            sequential=_sequential(msprt(ca.relative_lift, ca.relative_se**2, tau, alpha), alpha),
+        )
+    return Comparison(
+        variant=variant.key, baseline=control.key, **c.as_dict(),
+        sequential=_sequential(msprt(c.relative_lift, c.relative_se**2, tau, alpha), alpha),
+        chance_to_beat_control=bayes.chance_to_beat_control, bayesian=BayesianEstimate(**bayes.as_dict()),
+        cuped=with_cuped, improved=_direction_ok(c.relative_lift, higher),
+    )
 
 
 def _below(p, alpha) -> bool:
@@ -130,94 +145,103 @@ def _direction_ok(lift, higher) -> bool | None:
     return (lift > 0) == higher
 
 
-def apply_correction(metric_blocks: list[dict], settings: Settings) -> None:
-    """Adds p_value_adjusted and significant (on the adjusted p-value) to every
-    comparison, one family per metric role; CUPED's p-values get the same treatment."""
-    for role in ("primary", "guardrail", "secondary"):
-        family = [c for b in metric_blocks if b["role"] == role for c in b["comparisons"]]
-        for source, holder in (("p_value", lambda c: c), ("p_value", lambda c: c.get("cuped"))):
-            items = [holder(c) for c in family if holder(c) is not None]
-            adjusted = multiple_testing.adjust([i.get(source) for i in items], settings.correction)
-            for item, p in zip(items, adjusted, strict=True):
-                item["p_value_adjusted"] = p
-                item["significant"] = _below(p, settings.alpha)
+def apply_correction(results: list[MetricResult], settings: AnalysisSettings) -> list[MetricResult]:
+    """The results with p_value_adjusted and significant (on the adjusted p-value) on
+    every comparison, one family per metric role; CUPED's p-values get the same treatment."""
+    plain: dict[tuple[int, int], float | None] = {}
+    with_cuped: dict[tuple[int, int], float | None] = {}
+    for role in ROLES:
+        family = {(i, j): c for i, r in enumerate(results) if r.role == role for j, c in enumerate(r.comparisons)}
+        plain.update(zip(family, multiple_testing.adjust([c.p_value for c in family.values()],
+                                                         settings.correction), strict=True))
+        cuped_family = {at: c.cuped for at, c in family.items() if c.cuped is not None}
+        with_cuped.update(zip(cuped_family, multiple_testing.adjust([c.p_value for c in cuped_family.values()],
+                                                                    settings.correction), strict=True))
+
+    def corrected(at: tuple[int, int], c: Comparison) -> Comparison:
+        if at not in plain:
+            return c
+        cup = c.cuped
+        if cup is not None:
+            cup = replace(cup, p_value_adjusted=with_cuped[at], significant=_below(with_cuped[at], settings.alpha))
+        return replace(c, cuped=cup, p_value_adjusted=plain[at], significant=_below(plain[at], settings.alpha))
+
+    return [replace(r, comparisons=tuple(corrected((i, j), c) for j, c in enumerate(r.comparisons)))
+            for i, r in enumerate(results)]
 
 
-def srm_result(variants: list[VariantInfo], users: dict[int, int]) -> dict:
+def srm_result(variants: list[VariantInfo], users: dict[int, int]) -> SampleRatioCheck:
     result = sample_ratio_mismatch({v.key: users.get(v.id, 0) for v in variants},
                                    {v.key: v.weight for v in variants})
-    return result.as_dict()
+    return SampleRatioCheck(**result.as_dict())
 
 
 def build_report(experiment_key: str, variants: list[VariantInfo], metrics: list[MetricInfo],
-                 moments: dict[int, Moments], settings: Settings, days_running: float,
-                 series: dict | None = None, segments: dict[str, dict[int, Moments]] | None = None) -> dict:
+                 moments: dict[int, Moments], settings: AnalysisSettings, days_running: float,
+                 series: DailySeries | None = None,
+                 segments: dict[str, dict[int, Moments]] | None = None) -> Report:
     users = {vid: m.n for vid, m in moments.items()}
-    blocks = [metric_result(m, variants, moments, settings) for m in metrics]
-    apply_correction(blocks, settings)
-    report = {
-        "experiment": experiment_key,
-        "settings": settings.as_dict(),
-        "srm": srm_result(variants, users),
-        "users": sum(users.values()),
-        "days_running": days_running,
-        "metrics": blocks,
-        "power": power_block(metrics, variants, moments, settings, days_running),
-    }
-    if series is not None:
-        report["series"] = series
-    if segments is not None:
-        report["segments"] = segment_blocks(variants, metrics, segments, settings)
-    return clean(report)
+    return Report(
+        experiment=experiment_key, settings=settings, srm=srm_result(variants, users), users=sum(users.values()),
+        days_running=days_running,
+        metrics=tuple(apply_correction([metric_result(m, variants, moments, settings) for m in metrics], settings)),
+        power=power_block(metrics, variants, moments, settings, days_running), series=series,
+        segments=segment_blocks(variants, metrics, segments, settings) if segments is not None else None,
+    )
 
 
-def power_block(metrics, variants, moments, settings, days_running) -> dict | None:
+def power_block(metrics, variants, moments, settings, days_running) -> PowerPlan | None:
     primary = next((m for m in metrics if m.role == "primary"), None)
     control = next(v for v in variants if v.is_control)
     m = moments.get(control.id)
     if primary is None or m is None or m.n < 2:
         return None
-    value = metric_value(primary.kind, m.select(primary.post))
+    value = metric_kinds.get(primary.kind).value(m.select(primary.post))
     planned = power_plan(settings.minimum_detectable_effect, value.value, value.unit_variance, m.n,
                          days_running, settings.alpha)
-    return {"metric": primary.key, "baseline_mean": value.value, "unit_variance": value.unit_variance,
-            **planned.as_dict()}
+    return PowerPlan(metric=primary.key, baseline_mean=value.value, unit_variance=value.unit_variance,
+                     **planned.as_dict())
 
 
-def segment_blocks(variants, metrics, segments: dict[str, dict[int, Moments]], settings: Settings) -> list[dict]:
+def segment_blocks(variants, metrics, segments: dict[str, dict[int, Moments]],
+                   settings: AnalysisSettings) -> tuple[SegmentResult, ...]:
     """Per segment value, the primary and guardrail metrics; corrected across segments."""
     shown = [m for m in metrics if m.role in ("primary", "guardrail")]
-    out = []
-    for value, moments in sorted(segments.items(), key=lambda kv: str(kv[0])):
-        out.append({"segment": value, "users": sum(m.n for m in moments.values()),
-                    "srm": srm_result(variants, {vid: m.n for vid, m in moments.items()}),
-                    "metrics": [metric_result(m, variants, moments, settings) for m in shown]})
+    ordered = sorted(segments.items(), key=lambda kv: str(kv[0]))
+    per_segment = [[metric_result(m, variants, moments, settings) for m in shown] for _, moments in ordered]
     # One family per metric role across every segment: looking at more segments costs.
-    apply_correction([b for s in out for b in s["metrics"]], settings)
-    return out
+    corrected = iter(apply_correction([r for results in per_segment for r in results], settings))
+    return tuple(
+        SegmentResult(segment=value, users=sum(m.n for m in moments.values()),
+                      srm=srm_result(variants, {vid: m.n for vid, m in moments.items()}),
+                      metrics=tuple(next(corrected) for _ in shown))
+        for value, moments in ordered
+    )
 
 
-def series_block(metric: MetricInfo, variants: list[VariantInfo], days: list[date],
-                 by_variant: dict[int, list[Moments]], settings: Settings) -> dict:
+def daily_series(metric: MetricInfo, variants: list[VariantInfo], days: list[date],
+                 by_variant: dict[int, list[Moments]], settings: AnalysisSettings,
+                 source: str | None = None) -> DailySeries:
     """The primary metric at the end of each day: values, and each treatment's lift
     with its fixed-horizon CI and its always-valid confidence sequence."""
     control = next(v for v in variants if v.is_control)
     k = len(metric.post)
+    kind = metric_kinds.get(metric.kind)
     out_days = []
     for i, day in enumerate(days):
         moments = {v.id: (by_variant.get(v.id) or [_empty(k)] * len(days))[i] for v in variants}
-        values = {vid: metric_value(metric.kind, m) for vid, m in moments.items()}
-        comparisons = []
+        values = {vid: kind.value(m) for vid, m in moments.items()}
+        lifts = []
         for v in variants:
             if v.is_control:
                 continue
             c = compare(values[v.id], values[control.id], settings.alpha)
             seq = msprt(c.relative_lift, c.relative_se**2, settings.sequential_tau, settings.alpha)
-            comparisons.append({"variant": v.key, "relative_lift": c.relative_lift, "ci_low": c.ci_low,
-                                "ci_high": c.ci_high, "p_value": c.p_value, "sequential_ci_low": seq.ci_low,
-                                "sequential_ci_high": seq.ci_high, "sequential_p_value": seq.p_value})
-        out_days.append({"date": day.isoformat(),
-                         "variants": [{"variant": v.key, "users": moments[v.id].n, "mean": values[v.id].value}
-                                      for v in variants],
-                         "comparisons": comparisons})
-    return {"metric": metric.key, "days": out_days}
+            lifts.append(DailyLift(variant=v.key, relative_lift=c.relative_lift, ci_low=c.ci_low, ci_high=c.ci_high,
+                                   p_value=c.p_value, sequential_ci_low=seq.ci_low,
+                                   sequential_ci_high=seq.ci_high, sequential_p_value=seq.p_value))
+        out_days.append(SeriesDay(
+            day=day, comparisons=tuple(lifts),
+            variants=tuple(DailyValue(variant=v.key, users=moments[v.id].n, mean=values[v.id].value)
+                           for v in variants)))
+    return DailySeries(metric=metric.key, days=tuple(out_days), source=source)

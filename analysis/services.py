@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError, connection
 from analysis import results as R
 from analysis import selectors
 from analysis.models import AnalysisReport
+from analysis.report import AnalysisSettings, DailySeries, Report
 from analysis.sufficient_statistics import MetricSpec, daily_moments, plan, product_pairs, variant_moments
 from experiments.models import Experiment
 
@@ -30,9 +31,10 @@ class AnalysisBusy(Exception):
     """Another process is analysing this experiment right now."""
 
 
-def analysis_settings(experiment: Experiment, segment_by: str | None = None, cuped: bool = True) -> R.Settings:
+def analysis_settings(experiment: Experiment, segment_by: str | None = None,
+                      cuped: bool = True) -> AnalysisSettings:
     mde = experiment.minimum_detectable_effect or 0.02
-    return R.Settings(alpha=django_settings.ANALYSIS_ALPHA, correction=django_settings.ANALYSIS_CORRECTION,
+    return AnalysisSettings(alpha=django_settings.ANALYSIS_ALPHA, correction=django_settings.ANALYSIS_CORRECTION,
                       cuped=cuped, sequential_tau=mde, minimum_detectable_effect=mde, segment_by=segment_by)
 
 
@@ -44,7 +46,7 @@ def days_running(experiment: Experiment, as_of: datetime) -> float | None:
     return max(0.0, (end - experiment.started_at).total_seconds() / 86400)
 
 
-def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool) -> dict:
+def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool) -> DailySeries:
     """The primary metric's daily cumulative series.
 
     Each past day's point is the state its last analysis saw, carried over from the
@@ -55,20 +57,20 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
     previous = None if backfill else selectors.latest_report(experiment)
     carried = None
     if previous is not None and previous.as_of <= as_of:
-        old = (previous.results or {}).get("series") or {}
-        if old.get("metric") == primary.key and old.get("days") is not None:
-            carried = [d for d in old["days"] if d["date"] < today.isoformat()]
+        old = Report.from_json(previous.results or {}).series
+        if old is not None and old.metric == primary.key:
+            carried = old.before(today)
     if carried is None:
         daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of)
-        return {**R.series_block(primary, variants, daily.days, daily.by_variant, settings), "source": "backfill"}
+        return R.daily_series(primary, variants, daily.days, daily.by_variant, settings, source="backfill")
     now = {vid: [m.select(primary.post)] for vid, m in moments.items()}
-    point = R.series_block(primary, variants, [today], now, settings)
-    return {"metric": primary.key, "days": carried + point["days"], "source": "incremental"}
+    point = R.daily_series(primary, variants, [today], now, settings)
+    return DailySeries(metric=primary.key, days=carried + point.days, source="incremental")
 
 
 def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
-            progress=None, backfill_series: bool = False) -> dict:
-    """The report body for an experiment as of a time. Runs one aggregate query for all
+            progress=None, backfill_series: bool = False) -> Report:
+    """The report of an experiment as of a time. Runs one aggregate query for all
     metrics, one for the primary metric's daily series, and one more for segments."""
     step = progress or (lambda name: None)
     settings = analysis_settings(experiment, segment_by, cuped)
@@ -138,8 +140,8 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
               "as_of": as_of}
     with _exclusive(experiment.id):
         try:
-            body = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress,
-                           backfill_series=backfill_series)
+            result = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress,
+                             backfill_series=backfill_series)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:
@@ -147,12 +149,13 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
             report = AnalysisReport.objects.create(
                 status=AnalysisReport.Status.FAILED, computed_at=datetime.now(UTC),
                 duration_ms=int((time.perf_counter() - clock) * 1000), error=f"{type(exc).__name__}: {exc}",
-                settings=analysis_settings(experiment, segment_by, cuped).as_dict(), **fields,
+                settings=analysis_settings(experiment, segment_by, cuped).to_json(), **fields,
             )
             raise AnalysisFailed(report) from exc
         report = AnalysisReport.objects.create(
             status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
-            duration_ms=int((time.perf_counter() - clock) * 1000), settings=body["settings"], results=body,
+            duration_ms=int((time.perf_counter() - clock) * 1000), settings=result.settings.to_json(),
+            results=result.to_json(),
             **fields,
         )
     if progress:
@@ -161,7 +164,8 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
 
 
 def report_body(report: AnalysisReport) -> dict:
-    """The results document of a stored report, as the API returns it."""
+    """The results document of a stored report, as the API returns it: the stored JSON
+    as it is (a report stored by an earlier version is served as it was), with the run's facts."""
     body = dict(report.results or {})
     body.update({"experiment": report.experiment.key, "report_id": report.pk, "status": report.status,
                  "trigger": report.trigger, "computed_at": report.computed_at, "as_of": report.as_of,

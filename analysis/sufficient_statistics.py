@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 from django.db import connections, transaction
 
+from analysis.metric_kinds import registry as metric_kinds
 from analysis.stats.moments import Moments
 from events.validation import EVENT_TYPES
 
@@ -79,16 +80,11 @@ def plan(metrics: list[MetricSpec], cuped: bool = True) -> tuple[list[Variable],
 
     layouts = {}
     for m in metrics:
-        is_any = m.kind == "proportion" or m.aggregation == "any"
-        parts = [tuple(sorted(m.numerator_types))]
-        if m.kind == "ratio":
-            parts.append(tuple(sorted(m.denominator_types)))
+        counts = metric_kinds.get(m.kind).per_user_counts(m)
         layout = MetricLayout()
-        for types in parts:
-            layout.post.append(index(Variable(types, is_any and types == parts[0], m.window_hours)))
+        layout.post = [index(Variable(c.types, c.any, m.window_hours)) for c in counts]
         if cuped and m.pre_period_days > 0:
-            for types in parts:
-                layout.pre.append(index(Variable(types, is_any and types == parts[0], None, m.pre_period_days)))
+            layout.pre = [index(Variable(c.types, c.any, None, m.pre_period_days)) for c in counts]
         layouts[m.key] = layout
     return variables, layouts
 

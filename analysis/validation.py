@@ -18,8 +18,10 @@ import numpy as np
 from scipy import stats
 
 from analysis import results as R
+from analysis.metric_kinds.registry import metric_value
+from analysis.report import AnalysisSettings, Comparison
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 from analysis.stats.power import power_at, users_per_variant
 from analysis.stats.sequential import msprt
 from analysis.stats.srm import sample_ratio_mismatch
@@ -48,10 +50,10 @@ def simulate_arm(rng, n: int, ctr_lift: float = 1.0) -> Moments:
     return Moments.from_data(np.vstack([*cols[0], *cols[1]]).astype(float))
 
 
-def analyse(control: Moments, treatment: Moments, settings: R.Settings) -> dict[str, dict]:
+def analyse(control: Moments, treatment: Moments, settings: AnalysisSettings) -> dict[str, Comparison]:
     """Production code: each metric's comparison as the report would hold it."""
     moments = {1: control, 2: treatment}
-    return {m.key: R.metric_result(m, VARIANTS, moments, settings)["comparisons"][0] for m in METRICS}
+    return {m.key: R.metric_result(m, VARIANTS, moments, settings).comparisons[0] for m in METRICS}
 
 
 @dataclass
@@ -68,18 +70,18 @@ def _mark(ok: bool) -> str:
 
 
 def aa_runs(rng, runs: int, n: int, progress=lambda: None) -> dict:
-    settings = R.Settings(cuped=True)
+    settings = AnalysisSettings(cuped=True)
     p = {m.key: [] for m in METRICS}
     cuped_p = {m.key: [] for m in METRICS}
     lifts = {m.key: ([], []) for m in METRICS}
     for _ in range(runs):
         res = analyse(simulate_arm(rng, n), simulate_arm(rng, n), settings)
         for key, c in res.items():
-            p[key].append(c["p_value"])
-            if c.get("cuped"):
-                cuped_p[key].append(c["cuped"]["p_value"])
-                lifts[key][0].append(c["absolute_lift"])
-                lifts[key][1].append(c["cuped"]["absolute_lift"])
+            p[key].append(c.p_value)
+            if c.cuped:
+                cuped_p[key].append(c.cuped.p_value)
+                lifts[key][0].append(c.absolute_lift)
+                lifts[key][1].append(c.cuped.absolute_lift)
         progress()
     return {"p": p, "cuped_p": cuped_p, "lifts": lifts}
 
@@ -87,12 +89,12 @@ def aa_runs(rng, runs: int, n: int, progress=lambda: None) -> dict:
 def lift_runs(rng, runs: int, n: int, lift: float, truth: float, progress=lambda: None) -> dict:
     """`lift` multiplies each user's click probability; `truth` is what that does to
     the ratio of totals, which the CI must cover."""
-    settings = R.Settings(cuped=False)
+    settings = AnalysisSettings(cuped=False)
     covered = significant = 0
     for _ in range(runs):
         c = analyse(simulate_arm(rng, n), simulate_arm(rng, n, 1 + lift), settings)["closeup_ctr"]
-        covered += c["ci_low"] <= truth <= c["ci_high"]
-        significant += c["p_value"] < 0.05
+        covered += c.ci_low <= truth <= c.ci_high
+        significant += c.p_value < 0.05
         progress()
     return {"coverage": covered / runs, "power": significant / runs}
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from analysis import selectors as analysis_selectors
 from analysis import services as analysis_services
 from analysis.models import AnalysisReport, Metric
+from analysis.report import Report
 from dashboard import permissions as perms
 from dashboard import presenters as p
 from experiments import services
@@ -52,12 +53,12 @@ def experiment_list(request):
     reports = analysis_selectors.latest_reports(e.pk for e in experiments)
     for e in experiments:
         report, failed = reports[e.pk]
-        body = report.results if report else None
-        srm = (body or {}).get("srm") or {}
+        result = Report.from_json(report.results or {}) if report else None
+        srm = result.srm if result else None
         rows.append({"e": e, "days": analysis_services.days_running(e, datetime.now(UTC)),
-                     "primary": p.primary_summary(body),
-                     "srm": "no data" if not body or srm.get("p_value") is None
-                     else ("sample ratio mismatch" if srm.get("flagged") else "healthy"),
+                     "primary": p.primary_summary(result),
+                     "srm": "no data" if srm is None or srm.p_value is None
+                     else ("sample ratio mismatch" if srm.flagged else "healthy"),
                      "failed": failed})
     return render(request, "dashboard/experiment_list.html", {
         "rows": rows, "status": status, "q": q, "statuses": Experiment.Status.choices,
@@ -169,12 +170,13 @@ def experiment_create(request):
 def experiment_detail(request, key):
     e = _experiment(key)
     report = analysis_selectors.latest_report(e)
-    power = (report.results or {}).get("power") if report else None
+    power = Report.from_json(report.results or {}).power if report else None
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
     return render(request, "dashboard/experiment_detail.html", {
         "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
         "power": power,
-        "power_text": {k: p.pct(power.get(k), 1).lstrip("+") for k in ("mde_now", "relative_mde")} if power else {},
+        "power_text": {"mde_now": p.pct(power.mde_now, 1).lstrip("+"),
+                       "relative_mde": p.pct(power.relative_mde, 1).lstrip("+")} if power else {},
         "others": [{"key": x.key, "left": x.bucket_start / 100, "width": (x.bucket_end - x.bucket_start) / 100}
                    for x in others],
         "slice": {"left": e.bucket_start / 100, "width": (e.bucket_end - e.bucket_start) / 100},
@@ -244,16 +246,15 @@ def experiment_results(request, key):
                "can_analyze": perms.can_analyze(request.user),
                "history": AnalysisReport.objects.filter(experiment=e).defer("results")[:20]}
     if report is not None:
-        body = report.results
+        result = Report.from_json(report.results or {})
         blocks = []
         for role, title in (("primary", "Primary metric"), ("guardrail", "Guardrails"), ("secondary", "Other metrics")):
-            for block in body["metrics"]:
-                if block["role"] == role:
-                    blocks.append({"title": title, "block": block, "rows": p.metric_rows(block, cuped, sequential)})
-        srm = body["srm"]
-        context.update(body=body, blocks=blocks, srm=srm,
-                       single_variant=sum(1 for n in (srm.get("observed") or {}).values() if n) == 1,
-                       forest=p.forest_data(body, cuped, sequential), series=p.series_data(body, sequential))
+            for metric in result.metrics:
+                if metric.role == role:
+                    blocks.append({"title": title, "block": metric, "rows": p.metric_rows(metric, cuped, sequential)})
+        context.update(result=result, blocks=blocks, srm=result.srm,
+                       single_variant=sum(1 for n in result.srm.observed.values() if n) == 1,
+                       forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential))
     return render(request, "dashboard/experiment_results.html", context)
 
 

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from analysis.metric_kinds import registry as metric_kinds
 from analysis.models import AnalysisReport, Metric
 from events.validation import EVENT_TYPES
 
@@ -16,16 +17,12 @@ class MetricSerializer(serializers.ModelSerializer):
         read_only_fields = ["is_builtin", "created_at"]
 
     def validate(self, attrs):
-        kind = attrs.get("kind")
-        errors = {}
-        if kind == Metric.Kind.RATIO and not attrs.get("denominator_types"):
-            errors["denominator_types"] = ["A ratio metric needs denominator event types."]
-        if kind != Metric.Kind.RATIO and attrs.get("denominator_types"):
-            errors["denominator_types"] = ["Only ratio metrics have a denominator."]
-        if kind == Metric.Kind.PROPORTION and attrs.get("aggregation", "count") != Metric.Aggregation.ANY:
-            errors["aggregation"] = ["A proportion counts users with any such event: use 'any'."]
-        if errors:
-            raise serializers.ValidationError(errors)
+        # An unsaved row, so that a field left out takes the model's default.
+        metric = Metric(**{f: attrs[f] for f in ("kind", "numerator_types", "denominator_types", "aggregation")
+                           if f in attrs})
+        problems = metric_kinds.validate(metric)
+        if problems:
+            raise serializers.ValidationError({field: [message] for field, message in problems.items()})
         return attrs
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.stats.moments import MetricValue, Moments, metric_value
+from analysis.stats.moments import Kind, MetricValue, Moments
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CupedResult:
         return 1.0 - self.adjusted[i].unit_variance / before if before > 0 else 0.0
 
 
-def cuped(kind: str, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
+def cuped(kind: Kind, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
     """Adjust every variant's value of one metric by its pre-period covariate.
 
     `variants[v]` holds the moments of the metric's post variables (indices post_idx)
@@ -45,8 +45,8 @@ def cuped(kind: str, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
     parts = []
     for m in variants:
         sub = m.select(both)
-        post = metric_value(kind, sub.select(range(k)))
-        pre = metric_value(kind, sub.select(range(k, 2 * k)))
+        post = kind.value(sub.select(range(k)))
+        pre = kind.value(sub.select(range(k, 2 * k)))
         cov = sub.covariance
         g, h = np.asarray(post.gradient), np.asarray(pre.gradient)
         vx, cxy = float(h @ cov[k:, k:] @ h), float(g @ cov[:k, k:] @ h)
@@ -61,7 +61,7 @@ def cuped(kind: str, variants: list[Moments], post_idx, pre_idx) -> CupedResult:
     pooled = variants[0].select(pre_idx)
     for m in variants[1:]:
         pooled = pooled + m.select(pre_idx)
-    pre_pooled = metric_value(kind, pooled).value
+    pre_pooled = kind.value(pooled).value
     adjusted = []
     for n, post, pre, vy, vx, cxy in parts:
         usable = pre is not None and np.isfinite(pre_pooled)

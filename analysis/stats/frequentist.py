@@ -3,8 +3,9 @@
 absolute lift  Δ = v_t − v_c, se² = Var(v_t) + Var(v_c)
 relative lift  Δ / v_c, with the delta method's
                Var ≈ Var(v_t)/v_c² + v_t²·Var(v_c)/v_c⁴  (Kohavi, Tang and Xu 2020, §18.4)
-A mean metric uses Welch's t with the Welch–Satterthwaite degrees of freedom; a
-proportion and a ratio use the normal distribution (Wald z-test).
+The metric's kind chooses the test by its degrees of freedom: a mean metric uses
+Welch's t with the Welch–Satterthwaite degrees of freedom (`welch_df`); a proportion
+and a ratio use the normal distribution (Wald z-test, infinite degrees of freedom).
 """
 
 import math
@@ -51,7 +52,7 @@ def compare(treatment: MetricValue, control: MetricValue, alpha: float = 0.05) -
     diff = treatment.value - control.value
     var = treatment.variance + control.variance
     se = math.sqrt(var)
-    df = welch_df(treatment, control) if treatment.kind == "mean" else float("inf")
+    df = treatment.kind.degrees_of_freedom(treatment, control)
     # scipy.special's distribution functions: the same numbers as scipy.stats.t and
     # norm, without building a distribution object per comparison.
     if math.isfinite(df):

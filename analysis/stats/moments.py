@@ -1,6 +1,7 @@
 """Sufficient statistics of per-user variables and the metric values built on them."""
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -56,7 +57,12 @@ class Moments:
         )
 
 
-KINDS = ("mean", "proportion", "ratio")
+class Kind(Protocol):
+    """What the statistics ask of a metric kind (analysis/metric_kinds implements it)."""
+
+    def value(self, moments: "Moments") -> "MetricValue": ...
+
+    def degrees_of_freedom(self, treatment: "MetricValue", control: "MetricValue") -> float: ...
 
 
 @dataclass(frozen=True)
@@ -66,10 +72,11 @@ class MetricValue:
     `unit_variance` is the variance of the per-user linearised value (for a mean:
     the per-user variance; for a ratio: the delta method's), so that the variance of
     `value` is unit_variance / n. `gradient` is that linearisation's weights on the
-    metric's raw variables, kept for the covariance with a CUPED covariate.
+    metric's raw variables, kept for the covariance with a CUPED covariate. `kind`
+    computed it and chooses the test.
     """
 
-    kind: str
+    kind: Kind
     n: int
     value: float
     unit_variance: float
@@ -78,32 +85,3 @@ class MetricValue:
     @property
     def variance(self) -> float:
         return self.unit_variance / self.n if self.n else float("nan")
-
-
-def metric_value(kind: str, moments: Moments) -> MetricValue:
-    """The metric's value from the moments of its variables.
-
-    mean and proportion: one variable, its mean. The proportion's variance is
-    p(1 − p), the population form used by the Wald z-test; a mean uses ddof=1, as
-    Welch's t-test does.
-    ratio: two variables (numerator, denominator per user), Σx/Σy, whose variance
-    comes from the delta method (Kohavi, Tang and Xu 2020, ch. 18; Deng et al. 2018):
-    Var(x̄/ȳ) ≈ (σx²/μy² − 2μx·σxy/μy³ + μx²·σy²/μy⁴) / n.
-    """
-    n = moments.n
-    if kind not in KINDS:
-        raise ValueError(f"unknown metric kind {kind!r}")
-    if n == 0:
-        return MetricValue(kind, 0, float("nan"), float("nan"), (float("nan"),) * len(moments.sums))
-    mu = moments.mean
-    cov = moments.covariance
-    if kind == "mean":
-        return MetricValue(kind, n, float(mu[0]), float(cov[0, 0]), (1.0,))
-    if kind == "proportion":
-        p = float(mu[0])
-        return MetricValue(kind, n, p, p * (1.0 - p), (1.0,))
-    mx, my = float(mu[0]), float(mu[1])
-    if my == 0:
-        return MetricValue(kind, n, float("nan"), float("nan"), (float("nan"), float("nan")))
-    g = np.array([1.0 / my, -mx / my**2])
-    return MetricValue(kind, n, mx / my, float(g @ cov[:2, :2] @ g), tuple(g))

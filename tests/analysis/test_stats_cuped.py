@@ -2,9 +2,11 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
+from analysis.metric_kinds import registry as metric_kinds
+from analysis.metric_kinds.registry import metric_value
 from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 
 
 def _arm(rng, n, effect, rho=0.7):
@@ -17,7 +19,7 @@ def _arm(rng, n, effect, rho=0.7):
 def test_cuped_estimate_equals_the_ols_treatment_coefficient():
     rng = np.random.default_rng(7)
     arms = [_arm(rng, 6_000, 0.0), _arm(rng, 5_000, 0.05), _arm(rng, 5_500, 0.1)]
-    result = cuped("mean", [Moments.from_data([post, pre]) for post, pre in arms], [0], [1])
+    result = cuped(metric_kinds.get("mean"), [Moments.from_data([post, pre]) for post, pre in arms], [0], [1])
 
     post = np.concatenate([a[0] for a in arms])
     pre = np.concatenate([a[1] for a in arms])
@@ -38,7 +40,7 @@ def test_cuped_estimate_equals_the_ols_treatment_coefficient():
 def test_cuped_variance_reduction_is_the_squared_correlation():
     rng = np.random.default_rng(11)
     post, pre = _arm(rng, 50_000, 0.0, rho=0.9)
-    result = cuped("mean", [Moments.from_data([post, pre])], [0], [1])
+    result = cuped(metric_kinds.get("mean"), [Moments.from_data([post, pre])], [0], [1])
     rho = np.corrcoef(post, pre)[0, 1]
     assert result.variance_reduction(0) == pytest.approx(rho**2, abs=1e-6)
 
@@ -58,7 +60,7 @@ def test_cuped_on_a_ratio_metric_keeps_the_estimate_unbiased_and_narrows_it():
             imp = rng.poisson(activity).astype(float)
             clk = rng.binomial(imp.astype(int), ctr).astype(float)
             arms.append(Moments.from_data([clk, imp, pre_clk, pre_imp]))
-        result = cuped("ratio", arms, [0, 1], [2, 3])
+        result = cuped(metric_kinds.get("ratio"), arms, [0, 1], [2, 3])
         adjusted = compare(result.adjusted[1], result.adjusted[0])
         adj.append(adjusted.absolute_lift)
         reported_se.append(adjusted.absolute_se)
@@ -78,7 +80,7 @@ def test_without_pre_period_data_cuped_leaves_a_ratio_metric_as_it_was():
         imp = rng.poisson(10, size=500).astype(float)
         clk = rng.binomial(imp.astype(int), 0.1).astype(float)
         arms.append(Moments.from_data([clk, imp, np.zeros(500), np.zeros(500)]))
-    result = cuped("ratio", arms, [0, 1], [2, 3])
+    result = cuped(metric_kinds.get("ratio"), arms, [0, 1], [2, 3])
     plain = [metric_value("ratio", a.select([0, 1])) for a in arms]
     for adjusted, raw in zip(result.adjusted, plain, strict=True):
         assert adjusted.value == pytest.approx(raw.value, rel=1e-12)

@@ -7,8 +7,9 @@ from scipy import stats
 from statsmodels.stats import proportion as sm_proportion
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
+from analysis.metric_kinds.registry import metric_value
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 
 TOL = 1e-6
 

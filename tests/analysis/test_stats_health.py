@@ -7,9 +7,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from analysis.metric_kinds.registry import metric_value
 from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.frequentist import compare
-from analysis.stats.moments import Moments, metric_value
+from analysis.stats.moments import Moments
 from analysis.stats.multiple_testing import adjust
 from analysis.stats.power import detectable_effect, users_per_variant
 from analysis.stats.sequential import msprt

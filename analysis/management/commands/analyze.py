@@ -7,6 +7,7 @@ from tqdm import tqdm
 from analysis import services
 from analysis.exports import report_csv
 from analysis.models import AnalysisReport
+from analysis.report import Report
 from experiments.models import Experiment
 
 
@@ -43,30 +44,33 @@ class Command(BaseCommand):
                 raise CommandError(f"{exc}; try again shortly") from exc
             except services.AnalysisFailed as exc:
                 raise CommandError(f"analysis failed (report {exc.report.pk}): {exc.report.error}") from exc
-        body = services.report_body(report)
         if format == "json":
-            self.stdout.write(json.dumps(body, default=str, indent=2))
+            self.stdout.write(json.dumps(services.report_body(report), default=str, indent=2))
             return
+        result = Report.from_json(report.results)
         if format == "csv":
-            self.stdout.write(report_csv({**body, "computed_at": str(body["computed_at"])}), ending="")
+            self.stdout.write(report_csv(result, report.pk, str(report.computed_at)), ending="")
             return
-        srm = body["srm"]
-        self.stdout.write(f"{key}: report {report.pk}, {body['users']:,} users, {report.duration_ms} ms")
-        flag = "FLAGGED: sample ratio mismatch" if srm["flagged"] else "ok"
-        self.stdout.write(f"SRM p = {srm['p_value'] if srm['p_value'] is not None else '—'} ({flag})")
+        self._table(key, report, result)
+
+    def _table(self, key: str, report: AnalysisReport, result: Report):
+        srm = result.srm
+        self.stdout.write(f"{key}: report {report.pk}, {result.users:,} users, {report.duration_ms} ms")
+        flag = "FLAGGED: sample ratio mismatch" if srm.flagged else "ok"
+        self.stdout.write(f"SRM p = {srm.p_value if srm.p_value is not None else '—'} ({flag})")
         self.stdout.write(f"{'metric':20s} {'role':9s} {'variant':14s} {'users':>9s} {'mean':>10s} "
                           f"{'lift':>9s} {'95% CI':>20s} {'p':>8s}  significant")
-        for block in body["metrics"]:
-            comparisons = {c["variant"]: c for c in block["comparisons"]}
-            for v in block["variants"]:
-                c = comparisons.get(v["variant"])
-                mean = "—" if v["mean"] is None else f"{v['mean']:.4f}"
+        for block in result.metrics:
+            comparisons = {c.variant: c for c in block.comparisons}
+            for v in block.variants:
+                c = comparisons.get(v.variant)
+                mean = "—" if v.mean is None else f"{v.mean:.4f}"
                 if c is None:
-                    self.stdout.write(f"{block['metric']:20s} {block['role']:9s} {v['variant']:14s} "
-                                      f"{v['users']:>9,} {mean:>10s}   (control)")
+                    self.stdout.write(f"{block.metric:20s} {block.role:9s} {v.variant:14s} "
+                                      f"{v.users:>9,} {mean:>10s}   (control)")
                     continue
-                ci = f"[{_pct(c['ci_low'])}, {_pct(c['ci_high'])}]"
-                p = "—" if c["p_value"] is None else f"{c['p_value']:.4f}"
-                self.stdout.write(f"{block['metric']:20s} {block['role']:9s} {v['variant']:14s} {v['users']:>9,} "
-                                  f"{mean:>10s} {_pct(c['relative_lift']):>9s} {ci:>20s} {p:>8s}  "
-                                  f"{'yes' if c['significant'] else 'no'}")
+                ci = f"[{_pct(c.ci_low)}, {_pct(c.ci_high)}]"
+                p = "—" if c.p_value is None else f"{c.p_value:.4f}"
+                self.stdout.write(f"{block.metric:20s} {block.role:9s} {v.variant:14s} {v.users:>9,} "
+                                  f"{mean:>10s} {_pct(c.relative_lift):>9s} {ci:>20s} {p:>8s}  "
+                                  f"{'yes' if c.significant else 'no'}")

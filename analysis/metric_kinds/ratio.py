@@ -1,0 +1,38 @@
+"""Ratio of totals: Σ numerator / Σ denominator over users, with the delta method's
+variance (Kohavi, Tang and Xu 2020, ch. 18; Deng et al. 2018), compared by a z-test:
+
+    Var(x̄/ȳ) ≈ (σx²/μy² − 2μx·σxy/μy³ + μx²·σy²/μy⁴) / n
+
+Users, not events, are the independent units, so a user's correlated events are fine.
+"""
+
+import numpy as np
+
+from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, sorted_types
+from analysis.stats.moments import MetricValue, Moments
+
+
+class Ratio(MetricKind):
+    key = "ratio"
+    label = "ratio of totals"
+    has_denominator = True
+
+    def per_user_counts(self, metric) -> tuple[PerUserCount, ...]:
+        numerator, denominator = sorted_types(metric.numerator_types), sorted_types(metric.denominator_types)
+        any_event = metric.aggregation == ANY
+        # "any" makes the numerator 0/1 per user; the denominator stays a count unless it
+        # counts the very same events (and is then the same variable).
+        return (PerUserCount(numerator, any_event), PerUserCount(denominator, any_event and denominator == numerator))
+
+    def estimate(self, moments: Moments) -> MetricValue:
+        mx, my = (float(x) for x in moments.mean[:2])
+        if my == 0:
+            nan = float("nan")
+            return MetricValue(self, moments.n, nan, nan, (nan, nan))
+        g = np.array([1.0 / my, -mx / my**2])  # the gradient of x/y: the linearisation's weights
+        return MetricValue(self, moments.n, mx / my, float(g @ moments.covariance[:2, :2] @ g), tuple(g))
+
+    def problems(self, metric) -> dict[str, str]:
+        if not metric.denominator_types:
+            return {"denominator_types": "A ratio metric needs denominator event types."}
+        return {}
