@@ -19,12 +19,11 @@ of every event it sends, so the run can be reconciled with what was stored:
   the same batch does not prove it was not stored. Such events, and those never
   answered, are counted apart (`events_unanswered`), and a clean run has none.
 
-Plain asyncio over HTTP/1.1, one connection per request (gunicorn's sync workers
-close every connection), and no Django import: it runs wherever a client runs.
+It speaks HTTP through `demo/http.py`, the traffic tools' one client, and imports no
+Django: it runs wherever a client runs.
 """
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -33,7 +32,8 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+
+from demo.http import ApiClient
 
 ENGAGEMENT_TYPES = ("click", "closeup", "save", "click", "hide")
 ENDPOINTS = ("assignment", "closeup", "events")
@@ -118,54 +118,11 @@ class LoadTally:
         }
 
 
-class _Http:
-    def __init__(self, base_url: str, api_key: str, timeout: float):
-        parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname, parts.port or 80
-        self.auth = f"Api-Key {api_key}"
-        self.timeout = timeout
-
-    def encode(self, method: str, path: str, body: bytes | None) -> bytes:
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Authorization: {self.auth}",
-                "Connection: close"]
-        if body is not None:
-            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        return ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
-
-    async def send(self, raw: bytes) -> tuple[int, bytes, bool]:
-        """One request on a new connection: (status, body, False), or (0, b"", sent)
-        without an answer, where `sent` says whether the server may have received it
-        (a refused connection is the one case where it surely did not)."""
-        writer = None
-        connected = False
-        try:
-            async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-                connected = True
-                writer.write(raw)
-                await writer.drain()
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                status = int(lines[0].split(" ", 2)[1])
-                length = next((int(v) for k, _, v in (x.partition(":") for x in lines[1:])
-                               if k.strip().lower() == "content-length"), None)
-                body = await (reader.readexactly(length) if length is not None else reader.read())
-                return status, body, False
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError,
-                IndexError):
-            return 0, b"", connected
-        finally:
-            if writer is not None:
-                writer.close()
-                with contextlib.suppress(Exception):
-                    await writer.wait_closed()
-
-
 class LoadGenerator:
     def __init__(self, plan: LoadPlan):
         self.plan = plan
         self.tally = LoadTally()
-        self.http = _Http(plan.base_url, plan.api_key, plan.request_timeout)
+        self.http = ApiClient(plan.base_url, plan.api_key, plan.request_timeout)
         self._stop = asyncio.Event()
         self._batches = 0
         self._rng = random.Random(plan.run_id)
@@ -177,7 +134,7 @@ class LoadGenerator:
                        retry_unavailable: bool = False) -> tuple[int, bytes, bool]:
         """(status, body, ambiguous): ambiguous when an earlier attempt may have reached
         the server without its answer reaching us."""
-        raw = self.http.encode(method, path, json.dumps(payload).encode() if payload is not None else None)
+        raw = self.http.encode(method, path, payload)
         give_up = time.monotonic() + self.plan.retry_seconds
         ambiguous = False
         while True:

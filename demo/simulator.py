@@ -9,19 +9,18 @@ down the grid (1 / log2(position + 2)), times the injected lift of the user's va
 So the truth of every variant is known. No Django import: it is a client.
 """
 
-import http.client
-import json
+import asyncio
 import math
 import random
-import threading
 import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import numpy as np
+
+from demo.http import ApiClient
 
 SAVE_GIVEN_CLICK = 0.3
 CLOSEUP_GIVEN_CLICK = 0.5
@@ -43,7 +42,7 @@ class Config:
     lift: dict[str, float] = field(default_factory=dict)  # variant key -> multiplier of engagement
     drop: float = 0.0  # share of engagement events not sent (a lossy client)
     duplicate: float = 0.0  # share sent twice (a retrying client)
-    threads: int = 4
+    threads: int = 4  # visits in flight at once
     seed: int = 1
     user_prefix: str = "sim"
 
@@ -59,39 +58,12 @@ class Stats:
     rejected: int = 0
     by_variant: dict = field(default_factory=lambda: defaultdict(lambda: {"users": 0, "impressions": 0,
                                                                           "clicks": 0, "expected_clicks": 0.0}))
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def summary(self) -> dict:
         return {"visits": self.visits, "errors": self.errors, "events_sent": self.events_sent,
                 "events_dropped": self.events_dropped, "duplicates_sent": self.duplicates_sent,
                 "accepted": self.accepted, "rejected": self.rejected,
                 "by_variant": {k: dict(v) for k, v in self.by_variant.items()}}
-
-
-class Client:
-    """One keep-alive connection; retries once on a dropped connection."""
-
-    def __init__(self, base_url: str, api_key: str):
-        parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname, parts.port or 80
-        self.headers = {"Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
-        self.conn = None
-
-    def request(self, method: str, path: str, body=None) -> tuple[int, dict]:
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in (1, 2):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-                self.conn.request(method, path, body=data, headers=self.headers)
-                response = self.conn.getresponse()
-                payload = response.read()
-                return response.status, (json.loads(payload) if payload else {})
-            except (ConnectionError, http.client.HTTPException, OSError):
-                self.conn = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
 
 
 class Simulator:
@@ -113,20 +85,20 @@ class Simulator:
         candidates = np.flatnonzero(self.world.data.pin_topic == topic)
         return int(self.world.data.pin_ids[rng.choice(candidates)])
 
-    def visit(self, client: Client, rng: random.Random, i: int) -> None:
+    async def visit(self, client: ApiClient, rng: random.Random, i: int) -> None:
         c = self.config
         user_id, u = self.person(i)
-        status, _ = client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
+        status, _ = await client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
         if status != 200:
             self._error()
             return
         pin = self.opened_pin(rng, u)
-        status, shown = client.request("GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={c.k}")
+        status, shown = await client.request("GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={c.k}")
         if status != 200:
             self._error()
             return
         variant = shown.get("variant") or "(none)"
-        lift = c.lift.get(variant, 1.0)
+        lift = self.lift_of(shown)
         items = shown["items"]
         pins = np.array([self.pin_index.get(int(x["pin_id"]), 0) for x in items])
         base = self.world.engagement_probability(u, pins) if len(pins) else np.array([])
@@ -158,59 +130,52 @@ class Simulator:
                 dup += 1
         accepted = rejected = 0
         if sent:
-            status, body = client.request("POST", "/api/v1/events", {"events": sent})
+            status, body = await client.request("POST", "/api/v1/events", {"events": sent})
             if status == 202:
                 accepted, rejected = body["accepted"], len(body["rejected"])
             else:
                 self._error()
-        with self.stats.lock:
-            s = self.stats
-            s.visits += 1
-            s.events_sent += len(sent)
-            s.events_dropped += dropped
-            s.duplicates_sent += dup
-            s.accepted += accepted
-            s.rejected += rejected
-            v = s.by_variant[variant]
-            v["users"] += 1
-            v["impressions"] += len(items)
-            v["clicks"] += clicks
-            v["expected_clicks"] += expected
+        s = self.stats
+        s.visits += 1
+        s.events_sent += len(sent)
+        s.events_dropped += dropped
+        s.duplicates_sent += dup
+        s.accepted += accepted
+        s.rejected += rejected
+        v = s.by_variant[variant]
+        v["users"] += 1
+        v["impressions"] += len(items)
+        v["clicks"] += clicks
+        v["expected_clicks"] += expected
 
     def _error(self):
-        with self.stats.lock:
-            self.stats.errors += 1
+        self.stats.errors += 1
 
     def run(self, progress=lambda n: None) -> Stats:
+        """Drive `users` visits (or until `duration`), `threads` at a time, paced at `rate`."""
+        return asyncio.run(self._run(progress))
+
+    async def _run(self, progress) -> Stats:
         c = self.config
         counter = iter(range(c.users))
-        lock = threading.Lock()
         started = time.monotonic()
 
-        def next_visit():
-            with lock:
-                i = next(counter, None)
+        async def next_visit():
+            i = next(counter, None)
             if i is None or (c.duration and time.monotonic() - started > c.duration):
                 return None
             if c.rate > 0:  # pace: visit i is due at i / rate seconds
                 delay = started + i / c.rate - time.monotonic()
                 if delay > 0:
-                    time.sleep(delay)
+                    await asyncio.sleep(delay)
             return i
 
-        def worker(seed):
+        async def visitor(seed):
             rng = random.Random(seed)
-            client = Client(c.base_url, c.api_key)
-            while (i := next_visit()) is not None:
-                try:
-                    self.visit(client, rng, i)
-                except OSError:
-                    self._error()
+            client = ApiClient(c.base_url, c.api_key, timeout=30)
+            while (i := await next_visit()) is not None:
+                await self.visit(client, rng, i)
                 progress(1)
 
-        threads = [threading.Thread(target=worker, args=(c.seed * 1000 + t,), daemon=True) for t in range(c.threads)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        await asyncio.gather(*(visitor(c.seed * 1000 + t) for t in range(c.threads)))
         return self.stats

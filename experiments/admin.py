@@ -10,7 +10,7 @@ class VariantInline(admin.TabularInline):
 
 @admin.register(Layer)
 class LayerAdmin(admin.ModelAdmin):
-    list_display = ("key", "name", "surface", "created_at")
+    list_display = ("key", "name", "surface", "stage", "created_at")
     search_fields = ("key", "name")
     readonly_fields = ("salt",)
 

@@ -35,11 +35,15 @@ def record_exposure(experiment_id: int, variant_id: int, user_id: str, attribute
     )
 
 
+def record_exposures_of(assignments: list[Assignment], user_id: str, attributes: dict) -> None:
+    for a in assignments:
+        record_exposure(a.experiment.id, a.experiment.variants[a.variant].id, user_id, attributes, a.forced)
+
+
 def assign_and_record(config, surface: str, user_id: str, attributes: dict) -> list[Assignment]:
     """The user's assignments; records an exposure for each."""
     assignments = assign(config, surface, user_id, attributes)
-    for a in assignments:
-        record_exposure(a.experiment.id, a.experiment.variants[a.variant].id, user_id, attributes, a.forced)
+    record_exposures_of(assignments, user_id, attributes)
     return assignments
 
 

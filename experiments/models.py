@@ -7,6 +7,9 @@ from django.db import models
 from experiments.assignment import BUCKETS
 
 SURFACES = [("closeup", "Closeup")]
+# What an experiment in a layer of each stage decides about the closeup list: all of it
+# (its recommender makes the list), the candidates (retrieval) or their order (ranking).
+STAGES = [("whole", "Whole list"), ("retrieval", "Retrieval"), ("ranking", "Ranking")]
 
 
 def new_salt() -> str:
@@ -20,6 +23,7 @@ class Layer(models.Model):
     key = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     surface = models.CharField(max_length=32, choices=SURFACES, default="closeup")
+    stage = models.CharField(max_length=16, choices=STAGES, default="whole")
     salt = models.CharField(max_length=32, default=new_salt, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -5,7 +5,7 @@ A name nobody registered a check for is accepted as it is."""
 
 from collections.abc import Callable, Iterable
 
-RecommenderCheck = Callable[[str, dict], list[str]]  # (name, params) -> error messages
+RecommenderCheck = Callable[[str, dict, str], list[str]]  # (name, params, stage) -> error messages
 MetricLookup = Callable[[Iterable[str]], set[str]]  # metric keys -> those that exist
 
 _recommender_check: RecommenderCheck | None = None
@@ -22,8 +22,8 @@ def register_metric_lookup(lookup: MetricLookup) -> None:
     _metric_lookup = lookup
 
 
-def recommender_errors(name: str, params: dict) -> list[str]:
-    return _recommender_check(name, params) if _recommender_check else []
+def recommender_errors(name: str, params: dict, stage: str = "whole") -> list[str]:
+    return _recommender_check(name, params, stage) if _recommender_check else []
 
 
 def known_metrics(keys: Iterable[str]) -> set[str]:

@@ -35,6 +35,7 @@ def experiment_config(experiment: Experiment) -> a.ExperimentConfig:
                   for v in variants},
         targeting=experiment.targeting or {},
         forced=forced,
+        stage=experiment.layer.stage,
     )
 
 
@@ -52,7 +53,7 @@ def load_assignment_config() -> a.AssignmentConfig:
     holdouts = {h.surface: a.HoldoutConfig(salt=h.salt, percent=h.percent)
                 for h in Holdout.objects.filter(is_active=True)}
     surfaces: dict[str, list] = {}
-    for layer in Layer.objects.filter(id__in=by_layer):
+    for layer in Layer.objects.filter(id__in=by_layer).order_by("id"):  # the pipeline's order: oldest layer first
         experiments = _without_overlaps(layer.key, by_layer[layer.id])
         surfaces.setdefault(layer.surface, []).append((layer.key, layer.salt, experiments))
     built = {s: a.build_surface(layers, holdouts.get(s)) for s, layers in surfaces.items()}

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from experiments import assignment as a
 from experiments import references
-from experiments.models import BUCKETS, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
+from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
 from experiments.selectors import taken_slices
 
 Status = Experiment.Status
@@ -83,7 +83,7 @@ def _audit(experiment, actor, action, before, after):
 # --- Validation ------------------------------------------------------------------
 
 
-def _validate_recommender(config, path: str, errors: dict):
+def _validate_recommender(config, path: str, errors: dict, stage: str):
     if not isinstance(config, dict) or not isinstance(config.get("name"), str) or not config["name"].strip():
         errors.setdefault(path, []).append('Must be {"name": <recommender name>, "params": {...}}.')
         return
@@ -95,11 +95,11 @@ def _validate_recommender(config, path: str, errors: dict):
     if unknown:
         errors.setdefault(path, []).append(f"Unknown keys: {', '.join(sorted(unknown))}.")
         return
-    for message in references.recommender_errors(config["name"], params):
+    for message in references.recommender_errors(config["name"], params, stage):
         errors.setdefault(path, []).append(message)
 
 
-def validate_variants(variants: list[dict]) -> dict:
+def validate_variants(variants: list[dict], stage: str = "whole") -> dict:
     errors: dict[str, list[str]] = {}
     if len(variants) < 2:
         errors["variants"] = ["An experiment needs at least two variants."]
@@ -114,7 +114,7 @@ def validate_variants(variants: list[dict]) -> dict:
     errors.update(_weight_errors({v["key"]: v["weight"] for v in variants}))
     seen_forced: dict[str, str] = {}
     for i, v in enumerate(variants):
-        _validate_recommender(v.get("recommender"), f"variants[{i}].recommender", errors)
+        _validate_recommender(v.get("recommender"), f"variants[{i}].recommender", errors, stage)
         for user_id in v.get("forced_user_ids", []):
             if user_id in seen_forced and seen_forced[user_id] != v["key"]:
                 errors.setdefault("variants", []).append(
@@ -158,11 +158,12 @@ def _raise(errors: dict):
 
 
 @transaction.atomic
-def create_layer(*, key: str, name: str, surface: str = "closeup") -> Layer:
+def create_layer(*, key: str, name: str, surface: str = "closeup", stage: str = "whole") -> Layer:
     if Layer.objects.filter(key=key).exists():
         raise ValidationError({"key": [f"A layer with key {key!r} already exists."]})
-    layer = Layer.objects.create(key=key, name=name, surface=surface)
-    return layer
+    if stage not in {s for s, _ in STAGES}:
+        raise ValidationError({"stage": [f"Must be one of: {', '.join(s for s, _ in STAGES)}."]})
+    return Layer.objects.create(key=key, name=name, surface=surface, stage=stage)
 
 
 @transaction.atomic
@@ -186,7 +187,7 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     surface = fields.pop("surface", layer.surface)
     if surface != layer.surface:
         errors["surface"] = [f"Layer {layer.key} belongs to the {layer.surface} surface, not {surface}."]
-    errors.update(validate_variants(variants))
+    errors.update(validate_variants(variants, layer.stage))
     errors.update(_targeting_errors(fields.get("targeting", {})))
     errors.update(_metric_errors(fields))
     # Lock the layer row: two creations racing for the same slice must not both win.

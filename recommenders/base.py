@@ -46,6 +46,9 @@ class Recommender(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     params: ClassVar[dict[str, Param]] = {}
+    # The closeup stages it can serve: the whole list, the candidates (retrieval), or
+    # the order of someone else's candidates (ranking, which needs `rank`).
+    stages: ClassVar[tuple[str, ...]] = ("whole", "retrieval")
     HISTORY_WEIGHT: ClassVar[float] = 0.3  # the whole history counts this much against the opened pin
     HISTORY_LENGTH: ClassVar[int] = 20
 

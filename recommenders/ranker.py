@@ -29,6 +29,7 @@ SOURCES = {
 @register
 class Ranker(Recommender):
     name = "ranker"
+    stages = ("whole", "ranking")
     description = "LightGBM LambdaRank over candidates from popularity, board co-occurrence, Pixie, embedding, EASE."
     params = {
         "candidates_per_source": Param(int, 100, 5, 2000),
@@ -45,7 +46,10 @@ class Ranker(Recommender):
     def _sources_fit(self, data: InteractionData) -> dict[str, Recommender]:
         return {name: REGISTRY[name](**params).fit(data) for name, params in SOURCES.items()}
 
-    def _features(self, query: Query, user_topics, n_history: int, history_only: bool = False):
+    def _features(self, query: Query, user_topics, n_history: int, history_only: bool = False,
+                  given: np.ndarray | None = None):
+        """(candidates, feature rows): the union of each source's top pins, or the `given`
+        candidates of another stage's retrieval."""
         n = self.config["candidates_per_source"]
         banned = np.fromiter((p for p, _ in query), dtype=np.int64)
         per_source, candidates = {}, []
@@ -55,7 +59,10 @@ class Ranker(Recommender):
             top = evaluation_top(scores, n)
             per_source[name] = (scores, top)
             candidates.append(top)
-        cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, dtype=np.int64)
+        if given is not None:
+            cand = given
+        else:
+            cand = np.unique(np.concatenate(candidates)) if candidates else np.zeros(0, dtype=np.int64)
         if cand.size == 0:
             return cand, np.zeros((0, len(self.FEATURES)))
         columns = []
@@ -148,6 +155,19 @@ class Ranker(Recommender):
         scores = self._predict(list(history), user_topics, len(history), history_only=True)
         scores[np.fromiter((*(p for p, _ in history), *exclude), dtype=np.int64)] = -np.inf
         return top_k(scores, k)
+
+    def rank(self, candidates, pin: int, history: Query, k: int, user_topics=None) -> list[tuple[int, float]]:
+        """The ranking stage: order another stage's candidates (pin indices) for a
+        closeup of `pin`; the best k, best first, ties by index."""
+        cand = np.asarray(list(candidates), dtype=np.int64)
+        if cand.size == 0 or k <= 0:
+            return []
+        query = self.closeup_query(pin, history)
+        _, x = self._features(query, user_topics, max(len(query) - 1, 0), given=cand)
+        predicted = self.booster.predict(x, num_threads=1)
+        order = np.lexsort((cand, -predicted))[:k]
+        low = float(predicted.min())
+        return [(int(cand[i]), float(predicted[i]) - low + 1e-6) for i in order]
 
     def score(self, query: Query, user_topics=None) -> np.ndarray:
         return self._predict(list(query), user_topics, max(len(query) - 1, 0), history_only=False)

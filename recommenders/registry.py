@@ -12,11 +12,15 @@ def get(name: str) -> type[Recommender]:
     return REGISTRY[name]
 
 
-def validate_config(name: str, params: dict) -> list[str]:
-    """Messages for a variant's {"name", "params"}; empty when it is valid."""
+def validate_config(name: str, params: dict, stage: str = "whole") -> list[str]:
+    """Messages for a variant's {"name", "params"} in a layer of `stage`; empty when it is valid."""
     if name not in REGISTRY:
         return [f"Unknown recommender {name!r}; registered: {', '.join(names())}."]
-    return validate_params(REGISTRY[name], params)
+    cls = REGISTRY[name]
+    if stage not in cls.stages:
+        fits = [n for n in names() if stage in REGISTRY[n].stages]
+        return [f"{name} cannot serve the {stage} stage; recommenders that can: {', '.join(fits)}."]
+    return validate_params(cls, params)
 
 
 def create(name: str, params: dict | None = None) -> Recommender:

@@ -1,11 +1,23 @@
-"""The closeup as a service: `serve_closeup` assigns the user, asks the variant's
-recommender for the grid under a deadline, falls back to the default recommender when
-it fails or is too slow, leaves out the pins the user hid, and logs one served
-impression per item. The view (serving/api/views.py) only parses and renders."""
+"""The closeup as a service: `serve_closeup` runs the surface's pipeline for one
+request and logs what it served. The view (serving/api/views.py) only parses and renders.
+
+The pipeline: the user is assigned in every closeup layer. An experiment in a `whole`
+layer makes the whole list with its variant's recommender. Otherwise the list is made
+in two stages, each configured by the user's experiment in a layer of that stage, else
+by the surface default: retrieval (a recommender's best candidates) and ranking (a
+ranker orders them; without one the retrieval order stands). So a retrieval experiment
+and a ranking experiment run on the same users at once, each deciding its own stage.
+
+Only the experiments whose variant shaped the response record an exposure: a user in a
+ranking experiment who was served a whole-layer experiment's list never saw the ranker,
+and counting them would dilute its effect towards zero. Each stage runs under the
+RECOMMENDER_TIMEOUT_MS deadline; a stage that fails or is too slow falls back (the
+default retriever, or the retrieval order for ranking), and the response says so."""
 
 import concurrent.futures
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,9 +25,11 @@ from django.conf import settings
 
 from core.outage import OutageBackoff
 from events.selectors import hidden_pins_of
-from experiments.exposures import assign_and_record
+from experiments.assignment import Assignment, assign
+from experiments.exposures import record_exposures_of
 from experiments.runtime import current_config
-from recommenders.serving import current_models
+from recommenders.registry import get as recommender_class
+from recommenders.serving import LoadedModels, current_models
 from serving.impressions import log_served
 
 logger = logging.getLogger(__name__)
@@ -43,16 +57,46 @@ class CloseupItem:
 
 
 @dataclass(frozen=True)
+class ShapedBy:
+    """An experiment whose variant shaped the response (and so got an exposure)."""
+
+    experiment: str
+    variant: str
+    layer: str
+
+
+@dataclass(frozen=True)
+class StageServed:
+    stage: str  # whole, retrieval or ranking
+    recommender: str  # the one that actually served the stage
+    version: str | None  # its model version
+    fallback_reason: str | None = None  # why the configured recommender did not serve it
+
+
+@dataclass(frozen=True)
 class Closeup:
     request_id: str
     pin_id: int
     user_id: str
+    # Deprecated, kept for clients of one experiment per response: the first of
+    # `assignments`, and the recommender that made the final order.
     experiment: str | None
     variant: str | None
-    recommender: str  # the one that actually served the list
+    recommender: str
     fallback_reason: str | None
     hidden_pins_filtered: bool
+    assignments: tuple[ShapedBy, ...]
+    served_by: tuple[StageServed, ...]
     items: tuple[CloseupItem, ...]
+
+
+@dataclass(frozen=True)
+class _Request:
+    pin: int  # the opened pin's index
+    history: list
+    k: int
+    exclude: list[int]
+    topics: object
 
 
 def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeup:
@@ -63,39 +107,95 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
     if pin is None:
         raise UnknownPin(pin_id)
 
-    chosen = next(iter(assign_and_record(current_config(), SURFACE, user_id, attributes)), None)
-    name, params = settings.DEFAULT_RECOMMENDER, {}
-    if chosen is not None:
-        config = chosen.experiment.variants[chosen.variant].recommender
-        name, params = config.get("name", name), config.get("params", {})
-
+    by_stage = _one_per_stage(assign(current_config(), SURFACE, user_id, attributes))
     history = models.catalog.history(user_id)
     hidden = _hidden_pins.read(lambda: hidden_pins_of(user_id))
     exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
-    topics = models.user_topics(history)
-    ranked, served_by, reason = _recommend(models, name, params, (pin, history, k, exclude, topics))
+    request = _Request(pin, history, k, exclude, models.user_topics(history))
+    if "whole" in by_stage or not by_stage:
+        shaping = [by_stage["whole"]] if "whole" in by_stage else []
+        ranked, served = _whole(models, by_stage.get("whole"), request)
+    else:
+        shaping = [by_stage[s] for s in ("retrieval", "ranking") if s in by_stage]
+        ranked, served = _staged(models, by_stage.get("retrieval"), by_stage.get("ranking"), request)
+    record_exposures_of(shaping, user_id, attributes)
 
     pin_ids = models.catalog.pin_ids
     items = tuple(CloseupItem(int(pin_ids[i]), position, round(score, 6)) for position, (i, score) in enumerate(ranked))
     request_id = str(uuid.uuid4())
     log_served(request_id, datetime.now(UTC).isoformat(), user_id, items)
+    shaped = tuple(ShapedBy(a.experiment.key, a.variant, a.experiment.layer) for a in shaping)
+    reasons = [f"{s.stage}: {s.fallback_reason}" for s in served if s.fallback_reason]
     return Closeup(request_id=request_id, pin_id=pin_id, user_id=user_id,
-                   experiment=chosen.experiment.key if chosen else None, variant=chosen.variant if chosen else None,
-                   recommender=served_by, fallback_reason=reason, hidden_pins_filtered=hidden is not None,
-                   items=items)
+                   experiment=shaped[0].experiment if shaped else None, variant=shaped[0].variant if shaped else None,
+                   recommender=served[-1].recommender, fallback_reason="; ".join(reasons) or None,
+                   hidden_pins_filtered=hidden is not None, assignments=shaped, served_by=served, items=items)
 
 
-def _recommend(models, name: str, params: dict, query: tuple) -> tuple[list, str, str | None]:
-    """(ranked (index, score) pairs, the recommender that served them, why it fell back)."""
+def _one_per_stage(assignments: list[Assignment]) -> dict[str, Assignment]:
+    """The experiment that configures each stage: the first in assignment order (forced
+    ones first, then the layers oldest first)."""
+    chosen: dict[str, Assignment] = {}
+    for a in assignments:
+        chosen.setdefault(a.experiment.stage, a)
+    return chosen
+
+
+def _variant_config(assignment: Assignment | None) -> tuple[str | None, dict]:
+    if assignment is None:
+        return None, {}
+    config = assignment.experiment.variants[assignment.variant].recommender
+    return config.get("name"), config.get("params", {})
+
+
+def _default_retriever() -> str:
+    # The surface default serves the candidates; a default that only ranks cannot.
+    name = settings.DEFAULT_RECOMMENDER
+    return name if "retrieval" in recommender_class(name).stages else "popularity"
+
+
+def _whole(models: LoadedModels, assignment, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
+    name, params = _variant_config(assignment)
+    name = name or settings.DEFAULT_RECOMMENDER
+    ranked, served = _run_stage(models, "whole", name, params,
+                                lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics),
+                                fallback=(settings.DEFAULT_RECOMMENDER,
+                                          lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics)))
+    return ranked, (served,)
+
+
+def _staged(models: LoadedModels, retrieval, ranking, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
+    name, params = _variant_config(retrieval)
+    n = max(r.k, settings.CLOSEUP_RANKING_CANDIDATES) if ranking is not None else r.k
+    default = _default_retriever()
+    candidates, retrieved = _run_stage(models, "retrieval", name or default, params,
+                                       lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics),
+                                       fallback=(default,
+                                                 lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics)))
+    if ranking is None:
+        return candidates[: r.k], (retrieved,)
+    name, params = _variant_config(ranking)
+    ranked, ordered = _run_stage(models, "ranking", name, params,
+                                 lambda rec: rec.rank([i for i, _ in candidates], r.pin, r.history, r.k, r.topics),
+                                 fallback=(retrieved.recommender, lambda _: candidates[: r.k]))
+    return ranked, (retrieved, ordered)
+
+
+def _run_stage(models: LoadedModels, stage: str, name: str, params: dict, call: Callable,
+               fallback: tuple[str, Callable]) -> tuple[list, StageServed]:
+    """One stage under the deadline; on failure or timeout the fallback serves it."""
+    versions = dict(models.signature)
     reason, error = None, None
     try:
         # Restoring a recommender with unusual params happens once, outside the deadline.
         recommender = models.recommender(name, params)
-        future = _pool.submit(recommender.related, *query)
-        return future.result(timeout=settings.RECOMMENDER_TIMEOUT_MS / 1000), name, None
+        result = _pool.submit(call, recommender).result(timeout=settings.RECOMMENDER_TIMEOUT_MS / 1000)
+        return result, StageServed(stage, name, versions.get(name))
     except concurrent.futures.TimeoutError:
         reason = f"{name} took longer than {settings.RECOMMENDER_TIMEOUT_MS} ms"
     except Exception as exc:  # a broken recommender must not break the closeup page
         reason, error = f"{name} failed: {type(exc).__name__}: {exc}", exc
-    logger.warning("closeup fallback to %s: %s", settings.DEFAULT_RECOMMENDER, reason, exc_info=error)
-    return models.recommender(settings.DEFAULT_RECOMMENDER).related(*query), settings.DEFAULT_RECOMMENDER, reason
+    fallback_name, fallback_call = fallback
+    logger.warning("closeup %s stage: fallback to %s: %s", stage, fallback_name, reason, exc_info=error)
+    result = fallback_call(models.recommender(fallback_name))
+    return result, StageServed(stage, fallback_name, versions.get(fallback_name), reason)

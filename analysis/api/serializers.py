@@ -1,3 +1,5 @@
+import math
+
 from rest_framework import serializers
 
 from analysis.metric_kinds import registry as metric_kinds
@@ -70,6 +72,17 @@ class PowerSerializer(serializers.Serializer):
                                  help_text="relative minimum detectable effect (0.02 is 2%)")
     alpha = serializers.FloatField(min_value=0.0001, max_value=0.5, required=False, default=0.05)
     power = serializers.FloatField(min_value=0.05, max_value=0.999, required=False, default=0.8)
-    baseline_mean = serializers.FloatField(required=False)
-    unit_variance = serializers.FloatField(min_value=0, required=False)
-    users_per_day = serializers.FloatField(min_value=0, required=False, help_text="per variant")
+    baseline_mean = serializers.FloatField(required=False, min_value=-1e12, max_value=1e12)
+    unit_variance = serializers.FloatField(min_value=0, max_value=1e24, required=False)
+    users_per_day = serializers.FloatField(min_value=0, max_value=1e12, required=False, help_text="per variant")
+
+
+    def validate(self, data):
+        # A float field takes "nan" and "inf"; neither is a number a plan can use.
+        bad = {k: ["Must be a finite number."] for k, v in data.items()
+               if isinstance(v, float) and not math.isfinite(v)}
+        if bad:
+            raise serializers.ValidationError(bad)
+        if data["power"] <= data["alpha"]:
+            raise serializers.ValidationError({"power": [f"Must be greater than alpha ({data['alpha']:g})."]})
+        return data

@@ -30,7 +30,9 @@ class Ratio(MetricKind):
             nan = float("nan")
             return MetricValue(self, moments.n, nan, nan, (nan, nan))
         g = np.array([1.0 / my, -mx / my**2])  # the gradient of x/y: the linearisation's weights
-        return MetricValue(self, moments.n, mx / my, float(g @ moments.covariance[:2, :2] @ g), tuple(g))
+        # Clipped: with one user the form is 0 in exact arithmetic and can round below it.
+        variance = max(float(g @ moments.covariance[:2, :2] @ g), 0.0)
+        return MetricValue(self, moments.n, mx / my, variance, tuple(g))
 
     def problems(self, metric) -> dict[str, str]:
         if not metric.denominator_types:

@@ -50,8 +50,9 @@ def compare(treatment: MetricValue, control: MetricValue, alpha: float = 0.05) -
     if treatment.n < 2 or control.n < 2 or not math.isfinite(treatment.value) or not math.isfinite(control.value):
         return Comparison(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     diff = treatment.value - control.value
-    var = treatment.variance + control.variance
-    se = math.sqrt(var)
+    # A quadratic form that is zero in exact arithmetic can round to -5e-16 (the delta
+    # method's, with one user per arm): zero, not a crash.
+    se = math.sqrt(max(treatment.variance + control.variance, 0.0))
     df = treatment.kind.degrees_of_freedom(treatment, control)
     # scipy.special's distribution functions: the same numbers as scipy.stats.t and
     # norm, without building a distribution object per comparison.
@@ -61,12 +62,13 @@ def compare(treatment: MetricValue, control: MetricValue, alpha: float = 0.05) -
     else:
         q = float(special.ndtri(1 - alpha / 2))
         two_sided = lambda z: float(2 * special.ndtr(-abs(z)))  # noqa: E731
-    if se > 0:
+    if se > 0 and math.isfinite(se):
         statistic = diff / se
         p = two_sided(statistic)
     else:
-        statistic = nan if diff == 0 else math.copysign(float("inf"), diff)
-        p = 1.0 if diff == 0 else 0.0
+        # No variance in either arm (every user alike, or a rounding artefact): there is
+        # nothing to test, and a zero-width interval must not read as a certain effect.
+        statistic = p = nan
     rel, rel_se = relative_lift(treatment, control)
     return Comparison(
         absolute_lift=diff, absolute_se=se, absolute_ci_low=diff - q * se, absolute_ci_high=diff + q * se,

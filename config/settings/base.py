@@ -163,7 +163,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "experiments.models.EVENT_TYPES"},
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.validation.EVENT_TYPES"},
 }
 
 # Requests bodies above this are refused with 413 before they are parsed.
@@ -307,6 +307,8 @@ EVENTS_PARTITIONS_AHEAD_DAYS = 7
 RECOMMENDER_MODELS_DIR = Path(env("RECOMMENDER_MODELS_DIR", default=str(VAR_DIR / "models")))
 # What a user in no experiment gets, and what serves when a variant's recommender fails.
 DEFAULT_RECOMMENDER = env("DEFAULT_RECOMMENDER", default="popularity")
+# How many candidates the retrieval stage hands the ranking stage (at least k).
+CLOSEUP_RANKING_CANDIDATES = env.int("CLOSEUP_RANKING_CANDIDATES", default=200)
 RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
 # How often a serving process checks whether another model version became active.
 RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)

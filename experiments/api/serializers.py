@@ -8,7 +8,7 @@ class LayerSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Layer
-        fields = ["key", "name", "surface", "created_at", "experiments"]
+        fields = ["key", "name", "surface", "stage", "created_at", "experiments"]
         read_only_fields = ["created_at", "experiments"]
         extra_kwargs = {"key": {"validators": []}}
 

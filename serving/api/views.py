@@ -1,5 +1,7 @@
 """GET /api/v1/closeup/<pin_id>: parse, call serving.closeup.serve_closeup, render."""
 
+import math
+import re
 from dataclasses import asdict
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,9 +15,45 @@ from serving.api.serializers import CloseupResponseSerializer
 from serving.closeup import NoModelsBuilt, UnknownPin, serve_closeup
 
 MAX_K = 100
+ATTRIBUTE_PREFIX = "attr."
+MAX_ATTRIBUTES = 32
+MAX_ATTRIBUTE_NAME = 64
+MAX_ATTRIBUTE_VALUE = 256
+_INTEGER = re.compile(r"[+-]?\d{1,18}")
 
 
-def parse_query(request) -> tuple[str, int]:
+def attribute_value(text: str):
+    """A query string value as targeting compares it: true/false as booleans, a value
+    that reads as a number as that number, anything else as the string."""
+    if text in ("true", "false"):
+        return text == "true"
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) and text.strip() == text else text
+
+
+def parse_attributes(params, errors: dict) -> dict:
+    attributes = {}
+    for key, values in params.lists():
+        if not key.startswith(ATTRIBUTE_PREFIX):
+            continue
+        name, value = key[len(ATTRIBUTE_PREFIX):], values[-1]
+        if not name or len(name) > MAX_ATTRIBUTE_NAME:
+            errors[key[:80]] = [f"An attribute name is 1 to {MAX_ATTRIBUTE_NAME} characters."]
+        elif len(value) > MAX_ATTRIBUTE_VALUE:
+            errors[key] = [f"An attribute value is at most {MAX_ATTRIBUTE_VALUE} characters."]
+        else:
+            attributes[name] = attribute_value(value)
+    if len(attributes) > MAX_ATTRIBUTES:
+        errors["attributes"] = [f"At most {MAX_ATTRIBUTES} attr. parameters; got {len(attributes)}."]
+    return attributes
+
+
+def parse_query(request) -> tuple[str, int, dict]:
     errors = {}
     user_id = request.query_params.get("user_id", "")
     if not user_id.strip() or len(user_id) > MAX_USER_ID:
@@ -28,24 +66,28 @@ def parse_query(request) -> tuple[str, int]:
     except ValueError:
         errors["k"] = [f"Must be an integer from 1 to {MAX_K}."]
         k = 0
+    attributes = parse_attributes(request.query_params, errors)
     if errors:
         raise FieldErrors(errors)
-    return user_id, k
+    return user_id, k, attributes
 
 
 class CloseupView(ClientView):
     @extend_schema(
         summary="Related pins for a closeup, from the user's variant",
         parameters=[OpenApiParameter("user_id", str, required=True),
-                    OpenApiParameter("k", int, description=f"1..{MAX_K}, default 25")],
+                    OpenApiParameter("k", int, description=f"1..{MAX_K}, default 25"),
+                    OpenApiParameter("attr.<name>", str, description=(
+                        f"the user's attributes for targeting, one parameter each (at most {MAX_ATTRIBUTES}; "
+                        "`true`/`false` read as booleans, numbers as numbers), e.g. attr.country=FR"))],
         responses={200: CloseupResponseSerializer, 400: OpenApiResponse(description="field errors"),
                    404: OpenApiResponse(description="unknown pin"),
                    503: OpenApiResponse(description="no recommender has been built yet")},
     )
     def get(self, request, pin_id: int):
-        user_id, k = parse_query(request)
+        user_id, k, attributes = parse_query(request)
         try:
-            closeup = serve_closeup(pin_id, user_id, k, attributes={})
+            closeup = serve_closeup(pin_id, user_id, k, attributes)
         except NoModelsBuilt:
             return Response({"detail": "No recommender has been built yet: run manage.py build_recommenders."},
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})

@@ -45,8 +45,12 @@ def test_contract(key_client, built):
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"request_id", "pin_id", "user_id", "experiment", "variant", "recommender",
-                         "fallback_reason", "hidden_pins_filtered", "items"}
+                         "fallback_reason", "hidden_pins_filtered", "assignments", "served_by", "items"}
     assert body["hidden_pins_filtered"] is True
+    # A user in no experiment: the surface default makes the whole list.
+    assert body["assignments"] == []
+    assert body["served_by"] == [{"stage": "whole", "recommender": "popularity", "version": built,
+                                  "fallback_reason": None}]
     assert (body["pin_id"], body["user_id"], body["experiment"], body["recommender"]) == (5, "user-3", None,
                                                                                           "popularity")
     assert len(body["items"]) == 10

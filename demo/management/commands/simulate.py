@@ -4,8 +4,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from demo.processes import http_get
 from demo.seed import saved_demo_key
-from demo.simulator import Client, Config, Simulator
+from demo.simulator import Config, Simulator
 from recommenders.synthetic import DEMO_WORLD, generate_world
 
 
@@ -32,10 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=0.0, help="visits per second (0: as fast as it goes)")
         parser.add_argument("--duration", type=float, help="stop after this many seconds")
         parser.add_argument("--lift", action="append", default=[], metavar="VARIANT=FACTOR",
-                            help="multiply the engagement of a variant's users (the known true effect)")
+                            help="multiply the engagement of users served a variant (the known true effect); "
+                                 "EXPERIMENT:VARIANT=FACTOR names the experiment too")
         parser.add_argument("--drop", type=float, default=0.0, help="share of engagement events not sent")
         parser.add_argument("--duplicate", type=float, default=0.0, help="share of events sent twice")
-        parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--threads", type=int, default=4, help="visits in flight at once")
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -53,10 +55,8 @@ class Command(BaseCommand):
                         duration=o["duration"], lift=dict(_lift(x) for x in o["lift"]), drop=o["drop"],
                         duplicate=o["duplicate"], threads=o["threads"], seed=o["seed"])
         simulator = Simulator(generate_world(**DEMO_WORLD), config)
-        try:
-            Client(config.base_url, key).request("GET", "/healthz")
-        except OSError as exc:
-            raise CommandError(f"cannot reach {config.base_url}: {exc}") from exc
+        if http_get(f"{config.base_url}/healthz", timeout=5)[0] != 200:
+            raise CommandError(f"cannot reach {config.base_url} (no answer from /healthz)")
         with tqdm(total=config.users, desc="simulating", unit="visit", file=sys.stderr,
                   disable=o["quiet"]) as bar:
             stats = simulator.run(progress=bar.update)
