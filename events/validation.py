@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from experiments.assignment import MAX_USER_ID
+from experiments.assignment import user_id_errors
 
 EVENT_TYPES = ("impression", "click", "save", "closeup", "hide")
 MAX_PIN_ID = 2**63 - 1
@@ -80,10 +80,8 @@ def validate_event(event, now: datetime, limits: EventLimits) -> tuple[list | No
         errors["non_field_errors"] = [f"Unknown fields: {', '.join(sorted(map(str, unknown)))}."]
     event_id = _uuid(event.get("event_id"), "event_id", errors)
     user_id = event.get("user_id")
-    if user_id is None:
-        errors["user_id"] = ["This field is required."]
-    elif not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID or "\x00" in user_id:
-        errors["user_id"] = [f"Must be a non-empty string of at most {MAX_USER_ID} characters, without NUL."]
+    if messages := user_id_errors(user_id):
+        errors["user_id"] = messages
     type_ = event.get("type")
     if not isinstance(type_, str) or type_ not in EVENT_TYPES:
         errors["type"] = [f"Must be one of: {', '.join(sorted(EVENT_TYPES))}."]

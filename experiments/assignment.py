@@ -24,6 +24,17 @@ import xxhash
 BUCKETS = 10_000
 # The longest user id accepted anywhere (assignment, exposures, events): the columns' length.
 MAX_USER_ID = 255
+USER_ID_RULE = f"Must be a non-empty string of at most {MAX_USER_ID} characters, without NUL."
+
+
+def user_id_errors(user_id) -> list[str]:
+    """The one rule for a user id, worded the same by every endpoint that takes one. NUL
+    is refused because PostgreSQL text cannot hold it."""
+    if user_id is None:
+        return ["This field is required."]
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_USER_ID or "\x00" in user_id:
+        return [USER_ID_RULE]
+    return []
 _hash = xxhash.xxh3_64_intdigest
 
 

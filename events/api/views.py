@@ -34,6 +34,10 @@ class EventsView(ClientView):
                                        "events already stored are stored once (by event_id and timestamp)."},
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
         v = accepted.validated
+        if not v.rows and not v.duplicates:
+            # Nothing of the batch was kept: not "accepted", and the client must fix it.
+            return Response({"events": ["No event in the batch is valid; see rejected."], "accepted": 0,
+                             "duplicates": 0, "rejected": v.rejected}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"accepted": len(v.rows), "duplicates": v.duplicates, "rejected": v.rejected},
                         status=status.HTTP_202_ACCEPTED)
 

@@ -2,7 +2,7 @@
 (a DRF serializer costs tens of microseconds per call, more than the assignment)."""
 
 from core.api.exceptions import FieldErrors
-from experiments.assignment import MAX_USER_ID
+from experiments.assignment import user_id_errors
 from experiments.models import SURFACES
 
 SURFACE_KEYS = frozenset(s for s, _ in SURFACES)
@@ -11,12 +11,8 @@ MAX_ATTRIBUTES = 50
 
 def user_request(body, errors: dict, prefix: str = "") -> tuple[str, dict]:
     user_id = body.get("user_id")
-    if user_id is None:
-        errors[f"{prefix}user_id"] = ["This field is required."]
-    elif not isinstance(user_id, str) or not user_id.strip():
-        errors[f"{prefix}user_id"] = ["Must be a non-empty string."]
-    elif len(user_id) > MAX_USER_ID:
-        errors[f"{prefix}user_id"] = [f"At most {MAX_USER_ID} characters."]
+    if messages := user_id_errors(user_id):
+        errors[f"{prefix}user_id"] = messages
     attributes = body.get("attributes", {})
     if attributes is None:
         attributes = {}

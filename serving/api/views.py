@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from core.api.client import ClientView
 from core.api.exceptions import FieldErrors
-from experiments.assignment import MAX_USER_ID
+from experiments.assignment import user_id_errors
 from serving.api.serializers import CloseupResponseSerializer
 from serving.closeup import NoModelsBuilt, UnknownPin, serve_closeup
 
@@ -55,9 +55,9 @@ def parse_attributes(params, errors: dict) -> dict:
 
 def parse_query(request) -> tuple[str, int, dict]:
     errors = {}
-    user_id = request.query_params.get("user_id", "")
-    if not user_id.strip() or len(user_id) > MAX_USER_ID:
-        errors["user_id"] = [f"Required: a non-empty string of at most {MAX_USER_ID} characters."]
+    user_id = request.query_params.get("user_id")
+    if messages := user_id_errors(user_id):
+        errors["user_id"] = messages
     raw_k = request.query_params.get("k", "25")
     try:
         k = int(raw_k)

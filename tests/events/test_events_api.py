@@ -39,6 +39,26 @@ def test_good_events_are_accepted_bad_ones_rejected_by_index(key_client):
     assert (batch.status, batch.n_accepted, batch.n_rejected) == ("pending", 3, 2)
 
 
+def test_a_batch_with_every_event_rejected_is_400_with_each_reason(key_client):
+    events = make_batch(3)
+    for event in events:
+        event["type"] = "purchase"
+    response = post(key_client, events)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["accepted"] == 0 and [r["index"] for r in body["rejected"]] == [0, 1, 2]
+    assert "No event in the batch is valid" in body["events"][0]
+    assert not EventBatch.objects.filter(status="pending").exists()  # nothing to store
+
+
+def test_the_user_id_rule_is_worded_the_same_by_every_endpoint(key_client, built):
+    bad = "x" * 256
+    assignment = key_client.post("/api/v1/assignments", {"user_id": bad}, format="json").json()["user_id"]
+    closeup = key_client.get(f"/api/v1/closeup/5?user_id={bad}").json()["user_id"]
+    event = post(key_client, [{**make_batch(1)[0], "user_id": bad}]).json()["rejected"][0]["errors"]["user_id"]
+    assert assignment == closeup == event == ["Must be a non-empty string of at most 255 characters, without NUL."]
+
+
 def test_stored_events_match_what_was_sent(key_client):
     events = make_batch(50)
     post(key_client, events)

@@ -199,9 +199,9 @@ def test_assignment_costs_no_query_in_steady_state(key_client, running_experimen
     "body, field, message",
     [
         ({}, "user_id", "This field is required."),
-        ({"user_id": 42}, "user_id", "Must be a non-empty string."),
-        ({"user_id": ""}, "user_id", "Must be a non-empty string."),
-        ({"user_id": "x" * 300}, "user_id", "At most 255 characters."),
+        ({"user_id": 42}, "user_id", "Must be a non-empty string of at most 255 characters, without NUL."),
+        ({"user_id": ""}, "user_id", "Must be a non-empty string of at most 255 characters, without NUL."),
+        ({"user_id": "x" * 300}, "user_id", "Must be a non-empty string of at most 255 characters, without NUL."),
         ({"user_id": "u", "attributes": [1]}, "attributes", "Must be an object."),
         ({"user_id": "u", "attributes": {"deep": {"x": 1}}}, "attributes", "Values must be strings"),
         ({"user_id": "u", "surface": "home"}, "surface", "Must be one of: closeup."),
@@ -232,7 +232,7 @@ def test_batch_assignment_limits_and_errors(key_client):
     too_many = key_client.post("/api/v1/assignments/batch", {"users": [{"user_id": "u"}] * 1001}, format="json")
     assert too_many.status_code == 400 and "At most 1000" in too_many.json()["users"][0]
     bad = key_client.post("/api/v1/assignments/batch", {"users": [{"user_id": "ok"}, {"user_id": 5}]}, format="json")
-    assert bad.json() == {"users[1].user_id": ["Must be a non-empty string."]}
+    assert bad.json() == {"users[1].user_id": ["Must be a non-empty string of at most 255 characters, without NUL."]}
 
 
 def test_forced_qa_user_is_assigned_and_marked(experimenter, running_experiment, key_client):

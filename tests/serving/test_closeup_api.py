@@ -125,7 +125,9 @@ def test_hidden_pins_are_never_returned(key_client, built):
 def test_one_served_impression_per_item_goes_through_the_events_pipeline(key_client, built):
     body = closeup(key_client, k=7).json()
     impressions.flush()
-    batch = EventBatch.objects.get(source="closeup")
+    # The newest: an earlier test's closeups may have been flushed by the buffer's own
+    # thread, whose connection commits outside the test's transaction.
+    batch = EventBatch.objects.filter(source="closeup").latest("id")
     assert batch.n_accepted == 7
     ingestion.store_batch(batch.id)
     logged = Event.objects.filter(request_id=body["request_id"]).order_by("position")
