@@ -85,6 +85,15 @@ class Simulator:
         candidates = np.flatnonzero(self.world.data.pin_topic == topic)
         return int(self.world.data.pin_ids[rng.choice(candidates)])
 
+    def lift_of(self, shown: dict) -> float:
+        """The injected lift of a closeup response: the product over the experiments that
+        shaped it (a retrieval and a ranking experiment compose) of the lift given for
+        EXPERIMENT:VARIANT, else for VARIANT."""
+        lift = 1.0
+        for a in shown.get("assignments", ()):
+            lift *= self.config.lift.get(f"{a['experiment']}:{a['variant']}", self.config.lift.get(a["variant"], 1.0))
+        return lift
+
     async def visit(self, client: ApiClient, rng: random.Random, i: int) -> None:
         c = self.config
         user_id, u = self.person(i)

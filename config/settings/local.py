@@ -1,9 +1,11 @@
-"""`make run` on a laptop: debug on, an insecure development key unless one is given."""
+"""`make run` on a laptop: an insecure development key unless one is given, quiet logs."""
 
 from .base import *  # noqa: F403
 from .base import LOG_LEVEL_FROM_ENV, env
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off by default: a person trying the demo sees Pinpoint's own error pages, not Django's
+# debug pages with settings and the URL list. DEBUG=true for development.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env("SECRET_KEY", default="django-insecure-local-development-only")
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

@@ -46,7 +46,7 @@ def test_defaults_need_no_server(tmp_path):
     assert s["broker"] == "filesystem://localhost/"
     assert s["transport"]["data_folder_in"] == str(tmp_path / "broker" / "queue")
     assert s["result_backend"].startswith("file://")
-    assert s["debug"] is True
+    assert s["debug"] is False  # make run shows Pinpoint's error pages, not Django's debug pages
 
 
 def test_postgres_and_redis_from_env(tmp_path):

@@ -191,3 +191,29 @@ def test_the_list_reads_every_experiments_latest_report_in_a_fixed_number_of_que
     with CaptureQueriesContext(connection) as many:
         assert client.get("/").status_code == 200
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
+
+
+def test_refusals_and_unknown_pages_are_pinpoint_pages_with_a_way_back(viewer, experimenter):
+    client = as_user(viewer)
+    refused = client.get("/experiments/new")
+    page = refused.content.decode()
+    assert refused.status_code == 403
+    assert "Your role cannot create experiments." in page and "(viewer)" in page
+    assert "Back to the experiments" in page and "dashboard.css" in page
+    missing = client.get("/experiments/no-such-experiment/")
+    page = missing.content.decode()
+    assert missing.status_code == 404
+    assert "/experiments/no-such-experiment" in page and "Back to the experiments" in page
+    assert "URLconf" not in page  # never Django's debug page
+    # The API keeps answering JSON.
+    assert client.get("/api/v1/nothing-here").json()["detail"].startswith("No API endpoint")
+
+
+def test_the_error_page_renders_without_a_request_context():
+    from django.test import RequestFactory
+
+    from core.views import server_error
+
+    response = server_error(RequestFactory().get("/experiments/x"))
+    assert response.status_code == 500
+    assert b"Something went wrong" in response.content and b"Back to Pinpoint" in response.content

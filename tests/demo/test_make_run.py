@@ -49,7 +49,9 @@ def test_make_run_stays_up_under_load_and_brings_back_a_killed_worker(tmp_path):
     env.update(PINPOINT_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings.local", PYTHONUNBUFFERED="1",
                SIMULATOR_RATE="8")
     manage = [sys.executable, "manage.py"]
-    subprocess.run(manage + ["migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, capture_output=True)
+    # make run's steps (Makefile): migrate, collectstatic, seed_demo, serve.
+    for step in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True)
     seeded = subprocess.run(manage + ["seed_demo"], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     assert "[3/4] Building" in seeded.stdout and "Demo API key: pp_" in seeded.stdout
     port = processes.free_port()
@@ -67,6 +69,11 @@ def test_make_run_stays_up_under_load_and_brings_back_a_killed_worker(tmp_path):
         status, body = processes.http_get(f"{base}/api/v1/closeup/1?user_id=u1&k=5",
                                           headers={"Authorization": f"Api-Key {key}"})
         assert status == 200 and len(json.loads(body)["items"]) == 5
+        # The pages a new user meets: login, and Pinpoint's own 404 (DEBUG is off).
+        status, body = processes.http_get(f"{base}/login/")
+        assert status == 200 and b"password" in body
+        status, body = processes.http_get(f"{base}/no/such/page")
+        assert status == 404 and b"Back to the experiments" in body and b"URLconf" not in body
         # The simulator's traffic reaches the demo experiment, and the 30-second analysis
         # shows users in every variant.
         processes.wait_until(lambda: _demo_reports(db)[1] >= 3, timeout=240,
