@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import DataError, IntegrityError, close_old_connections
 
 from core.outage import retry_at
 
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 _MAX_SEEN = 1_000_000
 _MAX_PENDING = 200_000
 _EXIT_WAIT_SECONDS = 10.0
+# The database answered, and refused the data itself: not an outage to wait out.
+REFUSED_ROWS = (DataError, IntegrityError)
 
 
 class BatchBuffer:
@@ -93,8 +95,15 @@ class BatchBuffer:
         for i in range(0, len(batch), size):
             chunk = batch[i : i + size]
             try:
-                self._send(chunk)
-                sent += len(chunk)
+                try:
+                    self._send(chunk)
+                    sent += len(chunk)
+                except REFUSED_ROWS:
+                    # The database is up and refuses something in the chunk: retrying it
+                    # would block every later record behind it. Send the rows one by one and
+                    # drop those it refuses (an outage meanwhile keeps the chunk, below;
+                    # every send is idempotent, so rows sent twice are written once).
+                    sent += self._send_one_by_one(chunk)
             except Exception:
                 # Broker or database down: keep the rest for the next flush rather than lose them.
                 logger.exception("could not send %d %s; will retry", len(batch) - i, self.name)
@@ -106,6 +115,16 @@ class BatchBuffer:
                 if dropped:
                     logger.error("dropped the %d oldest %s: the buffer is full", dropped, self.name)
                 break
+        return sent
+
+    def _send_one_by_one(self, chunk: list) -> int:
+        sent = 0
+        for record in chunk:
+            try:
+                self._send([record])
+                sent += 1
+            except REFUSED_ROWS as exc:
+                logger.error("dropped one of the %s: the database refuses it (%s): %r", self.name, exc, record)
         return sent
 
     def clear(self) -> None:

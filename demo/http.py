@@ -58,4 +58,7 @@ class ApiClient:
     async def request(self, method: str, path: str, payload=None) -> tuple[int, dict | None]:
         """One request, its JSON answer decoded; (0, None) without an answer."""
         status, body, _ = await self.send(self.encode(method, path, payload))
-        return status, (json.loads(body) if body else None)
+        try:
+            return status, (json.loads(body) if body else None)
+        except ValueError:  # an HTML error page, say: the status says what happened
+            return status, None

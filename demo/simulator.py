@@ -97,13 +97,12 @@ class Simulator:
     async def visit(self, client: ApiClient, rng: random.Random, i: int) -> None:
         c = self.config
         user_id, u = self.person(i)
-        status, _ = await client.request("POST", "/api/v1/assignments", {"user_id": user_id, "surface": "closeup"})
-        if status != 200:
-            self._error()
-            return
+        # The closeup assigns the user itself and records exposures only for the experiments
+        # that shaped the list; a separate POST /assignments would expose the user to every
+        # experiment it is in, and dilute a retrieval or ranking experiment's effect.
         pin = self.opened_pin(rng, u)
         status, shown = await client.request("GET", f"/api/v1/closeup/{pin}?user_id={user_id}&k={c.k}")
-        if status != 200:
+        if status != 200 or not shown:
             self._error()
             return
         variant = shown.get("variant") or "(none)"
@@ -140,7 +139,7 @@ class Simulator:
         accepted = rejected = 0
         if sent:
             status, body = await client.request("POST", "/api/v1/events", {"events": sent})
-            if status == 202:
+            if status == 202 and body:
                 accepted, rejected = body["accepted"], len(body["rejected"])
             else:
                 self._error()

@@ -5,6 +5,9 @@ The demo runs for hours on a laptop; one dead child (a worker killed by the OOM
 killer, a broker hiccup) must cost seconds of that child, not the whole demo.
 Pure standard library, so it is tested without Django."""
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -76,6 +79,10 @@ class Supervisor:
                 continue
             code = child.proc.returncode
             child.exit_codes.append(code)
+            # What the dead one started (a gunicorn or Celery worker orphaned by a killed
+            # master) would hold the port or the broker against its successor.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
             ran = now - child.started_at
             child.failures_in_a_row = 1 if ran >= self.backoff.stable_after else child.failures_in_a_row + 1
             delay = self.backoff.delay(child.failures_in_a_row)

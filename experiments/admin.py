@@ -12,7 +12,12 @@ class VariantInline(admin.TabularInline):
 class LayerAdmin(admin.ModelAdmin):
     list_display = ("key", "name", "surface", "stage", "created_at")
     search_fields = ("key", "name")
-    readonly_fields = ("salt",)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The experiments in a layer were validated for its stage (docs/assignment.md).
+        if obj is not None and obj.experiments.exists():
+            return ("salt", "stage")
+        return ("salt",)
 
 
 @admin.register(Holdout)

@@ -27,6 +27,14 @@ MAX_USER_ID = 255
 USER_ID_RULE = f"Must be a non-empty string of at most {MAX_USER_ID} characters, without NUL."
 
 
+def storable_text(value) -> bool:
+    """PostgreSQL's text and jsonb cannot hold NUL (nor lone surrogates): refused at the
+    door, not found when a batch of exposures fails to insert."""
+    if not isinstance(value, str):
+        return True
+    return "\x00" not in value and not any("\ud800" <= c <= "\udfff" for c in value)
+
+
 def user_id_errors(user_id) -> list[str]:
     """The one rule for a user id, worded the same by every endpoint that takes one. NUL
     is refused because PostgreSQL text cannot hold it."""

@@ -134,10 +134,15 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
 
 def _one_per_stage(assignments: list[Assignment]) -> dict[str, Assignment]:
     """The experiment that configures each stage: the first in assignment order (forced
-    ones first, then the layers oldest first)."""
+    ones first, then the layers oldest first). A QA user forced into a retrieval or
+    ranking variant must see it, so a whole-list experiment they merely hash into does
+    not take the list over."""
     chosen: dict[str, Assignment] = {}
     for a in assignments:
         chosen.setdefault(a.experiment.stage, a)
+    whole = chosen.get("whole")
+    if whole is not None and not whole.forced and any(a.forced for s, a in chosen.items() if s != "whole"):
+        del chosen["whole"]
     return chosen
 
 

@@ -35,6 +35,7 @@ class PowerPlan:
 
 
 MIN_USERS = 2  # per variant: below it no variance can be estimated
+MAX_USERS = 1e15  # per variant: more than there are people, by orders of magnitude
 
 
 def effect_size(relative_mde: float, mean: float, unit_variance: float) -> float | None:
@@ -70,7 +71,9 @@ def users_per_variant(relative_mde: float, mean: float, unit_variance: float, al
         # form, which ignores the far tail's negligible power there, still answers.
         with _quiet():
             n = float(2 * ((norm.ppf(1 - alpha / 2) + norm.ppf(power)) / d) ** 2)
-    return max(MIN_USERS, math.ceil(n)) if math.isfinite(n) else None
+    # Beyond this no experiment will ever have the users, and JSON readers lose
+    # integers past 2**53: "cannot say" is the honest answer.
+    return max(MIN_USERS, math.ceil(n)) if math.isfinite(n) and n <= MAX_USERS else None
 
 
 def _power(d: float, n: float, alpha: float) -> float:

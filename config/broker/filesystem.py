@@ -111,12 +111,13 @@ class Channel(stock.Channel):
 
     @contextmanager
     def _exchange_lock(self, exchange):
+        file = self._exchange_file(exchange)  # validates the name before any path is made of it
         self.control_folder.mkdir(parents=True, exist_ok=True)
         lock_path = self.control_folder / f".{exchange}.lock"
         with open(lock_path, "a+b") as lock_file:
             stock.lock(lock_file, stock.LOCK_EX)
             try:
-                yield self._exchange_file(exchange)
+                yield file
             finally:
                 stock.unlock(lock_file)
 

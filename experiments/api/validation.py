@@ -2,7 +2,7 @@
 (a DRF serializer costs tens of microseconds per call, more than the assignment)."""
 
 from core.api.exceptions import FieldErrors
-from experiments.assignment import user_id_errors
+from experiments.assignment import storable_text, user_id_errors
 from experiments.models import SURFACES
 
 SURFACE_KEYS = frozenset(s for s, _ in SURFACES)
@@ -26,6 +26,9 @@ def user_request(body, errors: dict, prefix: str = "") -> tuple[str, dict]:
                and not (isinstance(v, list) and all(isinstance(x, str | int | float | bool) for x in v))]
         if bad:
             errors[f"{prefix}attributes"] = [f"Values must be strings, numbers, booleans or lists of them: {bad[0]}."]
+        elif not all(storable_text(k) and all(storable_text(x) for x in (v if isinstance(v, list) else [v]))
+                     for k, v in attributes.items()):
+            errors[f"{prefix}attributes"] = ["Names and values must not contain NUL."]
     return user_id, attributes
 
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from core.api.client import ClientView
 from core.api.exceptions import FieldErrors
-from experiments.assignment import user_id_errors
+from experiments.assignment import storable_text, user_id_errors
 from serving.api.serializers import CloseupResponseSerializer
 from serving.closeup import NoModelsBuilt, UnknownPin, serve_closeup
 
@@ -19,21 +19,28 @@ ATTRIBUTE_PREFIX = "attr."
 MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_NAME = 64
 MAX_ATTRIBUTE_VALUE = 256
-_INTEGER = re.compile(r"[+-]?\d{1,18}")
+_NUMBER = re.compile(r"-?[0-9][0-9.e+-]*")
 
 
 def attribute_value(text: str):
-    """A query string value as targeting compares it: true/false as booleans, a value
-    that reads as a number as that number, anything else as the string."""
+    """A query string value as targeting compares it: true/false as booleans, a number
+    written as JSON would write it (30, -2, 40.5) as that number, anything else (02134,
+    +5, 1.50, 1_000) as the string, so that `/assignments` with the same JSON values
+    assigns the same."""
     if text in ("true", "false"):
         return text == "true"
-    if _INTEGER.fullmatch(text):
-        return int(text)
+    if not _NUMBER.fullmatch(text):
+        return text
+    try:
+        if str(int(text)) == text:
+            return int(text)
+    except ValueError:
+        pass
     try:
         number = float(text)
     except ValueError:
         return text
-    return number if math.isfinite(number) and text.strip() == text else text
+    return number if math.isfinite(number) and repr(number) == text else text
 
 
 def parse_attributes(params, errors: dict) -> dict:
@@ -44,6 +51,8 @@ def parse_attributes(params, errors: dict) -> dict:
         name, value = key[len(ATTRIBUTE_PREFIX):], values[-1]
         if not name or len(name) > MAX_ATTRIBUTE_NAME:
             errors[key[:80]] = [f"An attribute name is 1 to {MAX_ATTRIBUTE_NAME} characters."]
+        elif not storable_text(name) or not storable_text(value):
+            errors[key[:80]] = ["Names and values must not contain NUL."]
         elif len(value) > MAX_ATTRIBUTE_VALUE:
             errors[key] = [f"An attribute value is at most {MAX_ATTRIBUTE_VALUE} characters."]
         else:

@@ -20,7 +20,7 @@ positive = st.floats(min_value=1e-300, max_value=1e300)
 @given(mde=anything, mean=anything, variance=anything, alpha=st.floats(0.0001, 0.5), power=st.floats(0.05, 0.999))
 def test_users_per_variant_is_a_whole_number_or_none_for_any_input(mde, mean, variance, alpha, power):
     n = users_per_variant(mde, mean, variance, alpha, power)
-    assert n is None or (isinstance(n, int) and n >= MIN_USERS)
+    assert n is None or (isinstance(n, int) and MIN_USERS <= n <= 2**53)
     if n is not None and n > MIN_USERS:
         # The promise holds: n users give at least the asked-for power, n - 1 do not.
         d = mde * abs(mean) / math.sqrt(variance)
@@ -50,6 +50,11 @@ def test_an_effect_too_large_for_statsmodels_root_finder_needs_the_smallest_samp
     assert users_per_variant(5.0, 0.99, 0.0099) == MIN_USERS
 
 
+def test_a_sample_no_experiment_will_have_is_none_not_a_number_json_cannot_carry():
+    # d = 1e-10: n ~ 1.6e21, past 64-bit integers (orjson refused it: a 500).
+    assert users_per_variant(0.0001, 1.0, 1e12) is None
+
+
 def test_power_at_or_below_alpha_has_no_sample_size():
     assert users_per_variant(0.05, 0.1, 0.09, alpha=0.2, power=0.1) is None
 
@@ -66,6 +71,14 @@ def test_the_power_endpoint_answers_bad_parameters_with_400(viewer, query):
     response = as_user(viewer).get(f"/api/v1/experiments/{experiment.key}/power?{query}")
     assert response.status_code == 400, response.content
     assert isinstance(response.json(), dict) and response.json()
+
+
+@pytest.mark.django_db
+def test_the_power_endpoint_says_null_for_an_effect_too_small_to_ever_detect(viewer):
+    experiment, _ = make_experiment("default", "planned")
+    response = as_user(viewer).get(f"/api/v1/experiments/{experiment.key}/power?"
+                                   "mde=0.0001&baseline_mean=1&unit_variance=1e12")
+    assert response.status_code == 200 and response.json()["users_per_variant"] is None
 
 
 @pytest.mark.django_db

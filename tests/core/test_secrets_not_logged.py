@@ -8,6 +8,8 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 from rest_framework.authtoken.models import Token
@@ -59,7 +61,9 @@ def test_keys_tokens_and_passwords_never_appear_in_the_server_log(tmp_path, expe
             auth = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
             seen.append(_send(f"{base}/api/v1/ping", auth))
             seen.append(_send(f"{base}/api/v1/assignments", auth, json.dumps({"user_id": "u1"}).encode()))
-            seen.append(_send(f"{base}/api/v1/events", auth, b'{"events": [{"type": "nope"}]}'))
+            seen.append(_send(f"{base}/api/v1/events", auth, json.dumps({"events": [
+                {"event_id": str(uuid.uuid4()), "user_id": "u1", "type": "click", "pin_id": 1,
+                 "timestamp": datetime.now(UTC).isoformat()}, {"type": "nope"}]}).encode()))
             seen.append(_send(f"{base}/api/v1/events", auth, b"\xff not json"))
         for value in (token, token[:-4] + "abcd"):
             seen.append(_send(f"{base}/api/v1/experiments", {"Authorization": f"Token {value}"}))

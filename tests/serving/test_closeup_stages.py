@@ -167,3 +167,33 @@ def test_layers_have_a_stage(experimenter):
     assert plain["stage"] == "whole"
     bad = client.post("/api/v1/layers", {"key": "bad", "name": "Bad", "stage": "reranking"}, format="json")
     assert bad.status_code == 400 and "stage" in bad.json()
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("30", 30), ("-2", -2), ("40.5", 40.5), ("true", True), ("false", False),
+    # Not as JSON would write a number: kept as written, so a string rule still matches.
+    ("02134", "02134"), ("+5", "+5"), ("1.50", "1.50"), ("1e3", "1e3"), ("1_000", "1_000"), ("٣", "٣"),
+    ("nan", "nan"), ("FR", "FR"), ("", ""),
+])
+def test_attribute_values_read_as_json_would(text, value):
+    from serving.api.views import attribute_value
+
+    got = attribute_value(text)
+    assert got == value and type(got) is type(value)
+
+
+def test_a_nul_in_attributes_is_refused_by_closeup_and_assignments(key_client, built):
+    assert closeup(key_client, user_id="u", **{"attr.x": "a\x00b"}).status_code == 400
+    assert closeup(key_client, user_id="u", **{"attr.x\x00": "1"}).status_code == 400
+    response = key_client.post("/api/v1/assignments", {"user_id": "u", "attributes": {"x": "a\x00"}}, format="json")
+    assert response.status_code == 400 and "NUL" in str(response.json()["attributes"])
+
+
+def test_a_qa_user_forced_into_a_ranking_variant_sees_it_over_a_whole_list_experiment(key_client, ranker_built,
+                                                                                        experimenter):
+    start(experimenter, "ranking", "ranking", "rankers", {"name": "ranker"}, {"name": "ranker"}, forced=["qa"])
+    # Everyone hashes into this whole-list experiment (it owns its whole layer); qa is not forced there.
+    start(experimenter, "whole", "whole", "lists", {"name": "popularity"}, {"name": "pixie"})
+    body = closeup(key_client, user_id="qa").json()
+    assert [a["experiment"] for a in body["assignments"]] == ["rankers"]
+    assert body["served_by"][-1]["recommender"] == "ranker"

@@ -50,18 +50,25 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             supervisor.start_all()
-            healthy = processes.wait_healthy(f"{url}/healthz", timeout=60, alive=lambda: supervisor.alive("web"),
-                                             stopping=lambda: stopping)
-            if healthy and not no_simulator:
-                supervisor.add("simulator", [sys.executable, "manage.py", "simulate", "--base-url", url, "--users",
-                                             "1000000000", "--rate", str(simulator_rate), "--threads", "2",
-                                             "--quiet"])
-            if healthy:
-                self.stdout.write(self.style.SUCCESS(self._banner(url, simulator=not no_simulator, level=level)))
-            elif not stopping:
-                self.stderr.write(f"The web server did not answer {url}/healthz within 60 s; still trying.")
+            announced, checked = False, 0.0
+            warned = time.monotonic()
             while not stopping:
                 supervisor.tend()
+                # Until the web answers: then the simulator starts and the banner shows. A
+                # web server that died on the way is restarted by tend() meanwhile.
+                if not announced and time.monotonic() - checked >= 1.0 and supervisor.alive("web"):
+                    checked = time.monotonic()
+                    if processes.http_get(f"{url}/healthz", timeout=1)[0] == 200:
+                        announced = True
+                        if not no_simulator:
+                            supervisor.add("simulator", [
+                                sys.executable, "manage.py", "simulate", "--base-url", url, "--users", "1000000000",
+                                "--rate", str(simulator_rate), "--threads", "2", "--quiet"])
+                        self.stdout.write(self.style.SUCCESS(self._banner(url, simulator=not no_simulator,
+                                                                          level=level)))
+                    elif checked - warned >= 60:
+                        warned = checked
+                        self.stderr.write(f"The web server has not answered {url}/healthz yet; still trying.")
                 time.sleep(0.5)
         finally:
             self.stdout.write("Stopping…")
