@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("experiments.api.urls")),
     path("", include("events.api.urls")),
     path("", include("serving.api.urls")),
+    path("", include("recommenders.api.urls")),
     path("", include("analysis.api.urls")),
 ]
 

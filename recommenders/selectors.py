@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from events.models import Event
 from recommenders.data import InteractionData, from_edges
-from recommenders.models import Board, BoardPin, Interaction, ModelVersion, Pin
+from recommenders.models import Board, BoardPin, Interaction, ModelVersion, OfflineEvaluation, Pin
 
 
 def load_interaction_data() -> InteractionData:
@@ -50,3 +50,19 @@ def active_versions() -> dict[str, ModelVersion]:
 
 def active_signature() -> tuple:
     return tuple(ModelVersion.objects.filter(is_active=True).order_by("name").values_list("name", "version"))
+
+
+def versions_by_name() -> dict[str, list[ModelVersion]]:
+    """Every built version per recommender, newest first (the catalog's too)."""
+    by_name: dict[str, list[ModelVersion]] = {}
+    for version in ModelVersion.objects.order_by("name", "-built_at", "-id"):
+        by_name.setdefault(version.name, []).append(version)
+    return by_name
+
+
+def latest_offline_ndcg() -> dict[str, dict[str, float]]:
+    """{recommender: {dataset: NDCG@10 of its latest offline evaluation there}}."""
+    latest: dict[str, dict[str, float]] = {}
+    for row in OfflineEvaluation.objects.filter(k=10).order_by("-created_at", "-id"):
+        latest.setdefault(row.recommender, {}).setdefault(row.dataset, row.ndcg)
+    return latest
