@@ -205,7 +205,19 @@ def test_a_pm_creates_starts_and_reads_an_experiment(django_db_setup, celery_wor
     assert page.get_by_role("button", name="Re-run analysis").count() == 0
     response = page.goto(f"{base}/experiments/new")
     assert response.status == 403
+    assert "Your role cannot create experiments." in page.content()
+    page.get_by_role("link", name="Back to the experiments").click()
+    page.wait_for_url(f"{base}/")
+    page.go_back()
     shot(page, "8-viewer-refused")
+
+    # On a phone (390 px) the list and the results keep the screen's width: a wide table
+    # scrolls inside itself.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path, name in (("/", "10-list-390px"), ("/experiments/browser-ranker/results", "11-results-390px")):
+        page.goto(f"{base}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
+        shot(page, name)
 
     # Nothing the pages asked for left this machine.
     hosts = {urlsplit(u).hostname for u in requests_seen if not u.startswith(("data:", "blob:"))}
