@@ -7,6 +7,7 @@ and, in a segmented report, each of those across all segments.
 """
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -74,9 +75,11 @@ def _empty(k: int) -> Moments:
 
 
 def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict[int, Moments],
-                  settings: AnalysisSettings) -> MetricResult:
+                  settings: AnalysisSettings, interval_levels: Mapping[str, tuple[float, float]] | None = None,
+                  ) -> MetricResult:
     """One metric: per-variant values and every treatment's comparisons with the control
-    (p-values not yet corrected: see apply_correction)."""
+    (p-values not yet corrected: see apply_correction). `interval_levels` gives, per
+    treatment key, the level of its shown intervals (plain, CUPED); by default alpha."""
     k = len(next(iter(moments.values())).sums) if moments else max((*metric.post, *metric.pre), default=0) + 1
     by_variant = {v.id: moments.get(v.id) or _empty(k) for v in variants}
     kind = metric_kinds.get(metric.kind)
@@ -93,7 +96,8 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
         cuped_available=adjusted is not None,
         variants=tuple(_variant_statistics(metric, kind, v, by_variant[v.id], values[v.id], adjusted)
                        for v in variants),
-        comparisons=tuple(_comparison(v, control, values, adjusted, higher, settings)
+        comparisons=tuple(_comparison(v, control, values, adjusted, higher, settings,
+                                      (interval_levels or {}).get(v.key, (settings.alpha, settings.alpha)))
                           for v in variants if not v.is_control),
     )
 
@@ -114,14 +118,15 @@ def _sequential(result: SequentialResult, alpha: float) -> SequentialTest:
 
 
 def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, MetricValue],
-                adjusted: dict[int, _Cuped] | None, higher: bool, settings: AnalysisSettings) -> Comparison:
+                adjusted: dict[int, _Cuped] | None, higher: bool, settings: AnalysisSettings,
+                levels: tuple[float, float]) -> Comparison:
     alpha, tau = settings.alpha, settings.sequential_tau
-    c = compare(values[variant.id], values[control.id], alpha)
+    c = compare(values[variant.id], values[control.id], levels[0])
     bayes = chance_to_beat(c.relative_lift, c.relative_se, higher, prior_sd=settings.prior_sd)
     with_cuped = None
     if adjusted:
         mine = adjusted[variant.id]
-        ca = compare(mine.value, adjusted[control.id].value, alpha)
+        ca = compare(mine.value, adjusted[control.id].value, levels[1])
         with_cuped = CupedComparison(
             **ca.as_dict(), theta=mine.theta, variance_reduction=mine.variance_reduction,
             significant=_below(ca.p_value, alpha),
@@ -133,6 +138,28 @@ def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, Me
         chance_to_beat_control=bayes.chance_to_beat_control, bayesian=BayesianEstimate(**bayes.as_dict()),
         cuped=with_cuped, improved=_direction_ok(c.relative_lift, higher),
     )
+
+
+def corrected_results(build: Callable[[list[dict] | None], list[MetricResult]],
+                      settings: AnalysisSettings) -> list[MetricResult]:
+    """Results with corrected p-values, and every shown interval at the level its corrected
+    verdict used, so that `significant` is exactly "the interval shown excludes 0".
+
+    After the correction a comparison is significant when p_adjusted < alpha, that is when
+    p < alpha_i = alpha * p / p_adjusted: its own, stricter level (for Bonferroni alpha/m;
+    for Holm the step-down level it was tested at). `build(levels)` makes the results, with
+    each result's intervals at `levels[i]` ({treatment key: (plain, CUPED)}) when given."""
+    first = apply_correction(build(None), settings)
+    levels = [{c.variant: (_level(c.p_value, c.p_value_adjusted, settings.alpha),
+                           _level(c.cuped.p_value, c.cuped.p_value_adjusted, settings.alpha) if c.cuped
+                           else settings.alpha)
+               for c in r.comparisons} for r in first]
+    return apply_correction(build(levels), settings)
+
+
+def _level(p, p_adjusted, alpha: float) -> float:
+    usable = p is not None and p_adjusted is not None and math.isfinite(p) and math.isfinite(p_adjusted)
+    return alpha * p / p_adjusted if usable and p_adjusted > 0 else alpha
 
 
 def _below(p, alpha) -> bool:
@@ -184,7 +211,9 @@ def build_report(experiment_key: str, variants: list[VariantInfo], metrics: list
     return Report(
         experiment=experiment_key, settings=settings, srm=srm_result(variants, users), users=sum(users.values()),
         days_running=days_running,
-        metrics=tuple(apply_correction([metric_result(m, variants, moments, settings) for m in metrics], settings)),
+        metrics=tuple(corrected_results(
+            lambda levels: [metric_result(m, variants, moments, settings, levels and levels[i])
+                            for i, m in enumerate(metrics)], settings)),
         power=power_block(metrics, variants, moments, settings, days_running), series=series,
         segments=segment_blocks(variants, metrics, segments, settings) if segments is not None else None,
     )
@@ -208,9 +237,11 @@ def segment_blocks(variants, metrics, segments: dict[str, dict[int, Moments]],
     """Per segment value, the primary and guardrail metrics; corrected across segments."""
     shown = [m for m in metrics if m.role in ("primary", "guardrail")]
     ordered = sorted(segments.items(), key=lambda kv: str(kv[0]))
-    per_segment = [[metric_result(m, variants, moments, settings) for m in shown] for _, moments in ordered]
+    cells = [(m, moments) for _, moments in ordered for m in shown]
     # One family per metric role across every segment: looking at more segments costs.
-    corrected = iter(apply_correction([r for results in per_segment for r in results], settings))
+    corrected = iter(corrected_results(
+        lambda levels: [metric_result(m, variants, moments, settings, levels and levels[i])
+                        for i, (m, moments) in enumerate(cells)], settings))
     return tuple(
         SegmentResult(segment=value, users=sum(m.n for m in moments.values()),
                       srm=srm_result(variants, {vid: m.n for vid, m in moments.items()}),

@@ -70,11 +70,35 @@ def compare(treatment: MetricValue, control: MetricValue, alpha: float = 0.05) -
         # nothing to test, and a zero-width interval must not read as a certain effect.
         statistic = p = nan
     rel, rel_se = relative_lift(treatment, control)
+    low, high = fieller_relative(treatment.value, treatment.variance, control.value, control.variance, q)
+    if treatment.value >= 0 and control.value >= 0:
+        low = max(low, -1.0)  # a rate or a count falls by 100% at most
+    if not math.isfinite(p):
+        # Untested (no variance): no interval either, rather than a zero-width one that
+        # would read as a certain effect beside "not significant".
+        low = high = nan
     return Comparison(
-        absolute_lift=diff, absolute_se=se, absolute_ci_low=diff - q * se, absolute_ci_high=diff + q * se,
-        relative_lift=rel, relative_se=rel_se, ci_low=rel - q * rel_se, ci_high=rel + q * rel_se,
+        absolute_lift=diff, absolute_se=se,
+        absolute_ci_low=diff - q * se if math.isfinite(p) else nan,
+        absolute_ci_high=diff + q * se if math.isfinite(p) else nan,
+        relative_lift=rel, relative_se=rel_se, ci_low=low, ci_high=high,
         p_value=p, statistic=statistic, df=df,
     )
+
+
+def fieller_relative(x_t: float, v_t: float, x_c: float, v_c: float, q: float) -> tuple[float, float]:
+    """Fieller's interval for x_t / x_c − 1 (independent arms, estimate variances v_t, v_c,
+    quantile q): the θ with (x_t − θ·x_c)² ≤ q²·(v_t + θ²·v_c). At θ = 1 that inequality is
+    the absolute test itself, so the interval excludes 0 exactly when the test rejects:
+    the relative interval can never contradict the verdict (the delta method's could).
+    Unbounded when the control is not itself distinguishable from 0 (x_c² ≤ q²·v_c): nan.
+    Fieller (1954); Franz (2007), "Ratios: a short guide to confidence limits"."""
+    a = x_c * x_c - q * q * v_c
+    if not (a > 0) or not all(math.isfinite(x) for x in (x_t, v_t, x_c, v_c, q)):
+        return float("nan"), float("nan")
+    root = math.sqrt(max(x_t * x_t * v_c + x_c * x_c * v_t - q * q * v_t * v_c, 0.0))
+    low, high = sorted(((x_t * x_c - q * root) / a, (x_t * x_c + q * root) / a))
+    return low - 1.0, high - 1.0
 
 
 def relative_lift(treatment: MetricValue, control: MetricValue) -> tuple[float, float]:
