@@ -8,20 +8,20 @@ from django.db import migrations, models
 MOVED = ("event", "eventbatch", "deadletter", "hiddenpin")
 
 
-def move_content_types(apps, schema_editor):
+def _relabel(apps, schema_editor, source: str, target: str):
     ContentType = apps.get_model("contenttypes", "ContentType")
     db = schema_editor.connection.alias
     for model in MOVED:
-        if not ContentType.objects.using(db).filter(app_label="events", model=model).exists():
-            ContentType.objects.using(db).filter(app_label="experiments", model=model).update(app_label="events")
+        if not ContentType.objects.using(db).filter(app_label=target, model=model).exists():
+            ContentType.objects.using(db).filter(app_label=source, model=model).update(app_label=target)
+
+
+def move_content_types(apps, schema_editor):
+    _relabel(apps, schema_editor, "experiments", "events")
 
 
 def move_content_types_back(apps, schema_editor):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    db = schema_editor.connection.alias
-    for model in MOVED:
-        if not ContentType.objects.using(db).filter(app_label="experiments", model=model).exists():
-            ContentType.objects.using(db).filter(app_label="events", model=model).update(app_label="experiments")
+    _relabel(apps, schema_editor, "events", "experiments")
 
 
 class Migration(migrations.Migration):
