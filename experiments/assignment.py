@@ -292,6 +292,8 @@ class SurfaceConfig:
     holdout: HoldoutConfig | None = None
     # Forced users bypass layers, holdout, targeting and traffic: QA must see the variant.
     forced: Mapping[str, tuple[tuple[ExperimentConfig, str], ...]] = field(default_factory=dict)
+    # What users in no experiment are served, per stage: {"whole"|"retrieval"|"ranking": {"name", "params"}}.
+    defaults: Mapping[str, Mapping] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,40 @@ class Holdout(models.Model):
         return f"{self.surface} holdout {self.percent}%"
 
 
+class SurfaceDefault(models.Model):
+    """What users in no experiment are served on a surface, for one stage; changed by
+    ship or by an admin, every change kept in SurfaceDefaultChange. Without a row: the
+    whole list comes from DEFAULT_RECOMMENDER, retrieval from the whole list's
+    recommender, and nothing ranks (docs/recommenders.md)."""
+
+    surface = models.CharField(max_length=32, choices=SURFACES)
+    stage = models.CharField(max_length=16, choices=STAGES)
+    recommender = models.JSONField(help_text='{"name", "params"}')
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["surface", "stage"], name="surface_default_once_per_stage")]
+
+    def __str__(self):
+        return f"{self.surface} {self.stage}: {self.recommender.get('name')}"
+
+
+class SurfaceDefaultChange(models.Model):
+    surface = models.CharField(max_length=32)
+    stage = models.CharField(max_length=16)
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    source = models.CharField(max_length=200, help_text="what changed it: a ship, or a person through the API")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.surface} {self.stage} at {self.at:%Y-%m-%d %H:%M}"
+
+
 class Experiment(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"

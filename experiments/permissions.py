@@ -10,6 +10,14 @@ def owns_or_admin(user, experiment) -> bool:
     return user.is_superuser or experiment.owner_id == user.id or ADMIN in roles_of(user)
 
 
+class AdminOnly(permissions.BasePermission):
+    message = "Only an admin may change this."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_superuser or ADMIN in roles_of(user)))
+
+
 class OwnerOrAdminWrites(permissions.BasePermission):
     """Experimenters change only their own experiments; admins change any."""
 

@@ -1,11 +1,12 @@
 """Reads: the running configuration, experiments for the API."""
 
+import dataclasses
 import logging
 
 from django.db.models import Prefetch
 
 from experiments import assignment as a
-from experiments.models import ConfigVersion, Experiment, Holdout, Layer, Variant
+from experiments.models import ConfigVersion, Experiment, Holdout, Layer, SurfaceDefault, Variant
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ def load_assignment_config() -> a.AssignmentConfig:
     built = {s: a.build_surface(layers, holdouts.get(s)) for s, layers in surfaces.items()}
     for surface, holdout in holdouts.items():
         built.setdefault(surface, a.SurfaceConfig(layers=(), holdout=holdout))
+    defaults: dict[str, dict] = {}
+    for row in SurfaceDefault.objects.all():
+        defaults.setdefault(row.surface, {})[row.stage] = row.recommender
+    for surface, stages in defaults.items():
+        built[surface] = dataclasses.replace(built.get(surface, a.EMPTY_SURFACE), defaults=stages)
     return a.AssignmentConfig(version=version, surfaces=built)
 
 

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from experiments import assignment as a
-from experiments import references
+from experiments import references, surfaces
 from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
 from experiments.selectors import taken_slices
 
@@ -307,6 +307,10 @@ def transition(experiment: Experiment, action: str, *, actor, variant: str | Non
         if variant not in keys:
             raise ValidationError({"variant": [f"Name the variant to ship, one of: {', '.join(sorted(keys))}."]})
         experiment.shipped_variant = variant
+        # Ship launches: the variant's config is what users in no experiment get from now on.
+        shipped = experiment.variants.get(key=variant)
+        surfaces.ship(surface=experiment.surface, stage=experiment.layer.stage, recommender=shipped.recommender,
+                      actor=actor, source=f"ship {experiment.key}: {variant}")
     if action == "start" and experiment.started_at is None:
         experiment.started_at = now
     if target in (Status.STOPPED, Status.SHIPPED) and experiment.stopped_at is None:

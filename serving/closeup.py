@@ -28,7 +28,9 @@ from events.selectors import hidden_pins_of
 from experiments.assignment import Assignment, assign
 from experiments.exposures import record_exposures_of
 from experiments.runtime import current_config
+from experiments.surfaces import effective_defaults
 from recommenders.registry import get as recommender_class
+from recommenders.registry import names as registry_names
 from recommenders.serving import LoadedModels, current_models
 from serving.impressions import log_served
 
@@ -107,17 +109,22 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
     if pin is None:
         raise UnknownPin(pin_id)
 
-    by_stage = _one_per_stage(assign(current_config(), SURFACE, user_id, attributes))
+    config = current_config()
+    stored = dict(config.surfaces[SURFACE].defaults) if SURFACE in config.surfaces else {}
+    defaults = effective_defaults(stored)
+    by_stage = _one_per_stage(assign(config, SURFACE, user_id, attributes))
     history = models.catalog.history(user_id)
     hidden = _hidden_pins.read(lambda: hidden_pins_of(user_id))
     exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
     request = _Request(pin, history, k, exclude, models.user_topics(history))
-    if "whole" in by_stage or not by_stage:
+    # Stages run when an experiment or a shipped default decides one; else one recommender makes the list.
+    staged = "whole" not in by_stage and (by_stage or stored.get("retrieval") or stored.get("ranking"))
+    if not staged:
         shaping = [by_stage["whole"]] if "whole" in by_stage else []
-        ranked, served = _whole(models, by_stage.get("whole"), request)
+        ranked, served = _whole(models, by_stage.get("whole"), defaults["whole"], request)
     else:
         shaping = [by_stage[s] for s in ("retrieval", "ranking") if s in by_stage]
-        ranked, served = _staged(models, by_stage.get("retrieval"), by_stage.get("ranking"), request)
+        ranked, served = _staged(models, by_stage.get("retrieval"), by_stage.get("ranking"), defaults, request)
     record_exposures_of(shaping, user_id, attributes)
 
     pin_ids = models.catalog.pin_ids
@@ -146,22 +153,29 @@ def _one_per_stage(assignments: list[Assignment]) -> dict[str, Assignment]:
     return chosen
 
 
-def _variant_config(assignment: Assignment | None) -> tuple[str | None, dict]:
-    if assignment is None:
+def _stage_config(assignment: Assignment | None, default: dict | None) -> tuple[str | None, dict]:
+    """The stage's (name, params): the user's variant's, else the surface default's
+    (None: the stage has no default)."""
+    if assignment is not None:
+        config = assignment.experiment.variants[assignment.variant].recommender
+    elif default is not None:
+        config = default
+    else:
         return None, {}
-    config = assignment.experiment.variants[assignment.variant].recommender
-    return config.get("name"), config.get("params", {})
+    return config.get("name"), config.get("params") or {}
 
 
-def _default_retriever() -> str:
-    # The surface default serves the candidates; a default that only ranks cannot.
-    name = settings.DEFAULT_RECOMMENDER
-    return name if "retrieval" in recommender_class(name).stages else "popularity"
+def _retriever(config: dict) -> tuple[str, dict]:
+    # A default that cannot retrieve (the ranker shipped as the whole list) hands
+    # candidates over to the most basic retriever.
+    name = config["name"]
+    if name in registry_names() and "retrieval" in recommender_class(name).stages:
+        return name, config.get("params") or {}
+    return "popularity", {}
 
 
-def _whole(models: LoadedModels, assignment, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
-    name, params = _variant_config(assignment)
-    name = name or settings.DEFAULT_RECOMMENDER
+def _whole(models: LoadedModels, assignment, default: dict, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
+    name, params = _stage_config(assignment, default)
     ranked, served = _run_stage(models, "whole", name, params,
                                 lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics),
                                 fallback=(settings.DEFAULT_RECOMMENDER,
@@ -169,17 +183,19 @@ def _whole(models: LoadedModels, assignment, r: _Request) -> tuple[list, tuple[S
     return ranked, (served,)
 
 
-def _staged(models: LoadedModels, retrieval, ranking, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
-    name, params = _variant_config(retrieval)
-    n = max(r.k, settings.CLOSEUP_RANKING_CANDIDATES) if ranking is not None else r.k
-    default = _default_retriever()
-    candidates, retrieved = _run_stage(models, "retrieval", name or default, params,
+def _staged(models: LoadedModels, retrieval, ranking, defaults: dict,
+            r: _Request) -> tuple[list, tuple[StageServed, ...]]:
+    name, params = _stage_config(retrieval, None) if retrieval is not None else _retriever(defaults["retrieval"])
+    ranker = _stage_config(ranking, defaults["ranking"])
+    n = max(r.k, settings.CLOSEUP_RANKING_CANDIDATES) if ranker[0] else r.k
+    default = _retriever(defaults["whole"])[0]
+    candidates, retrieved = _run_stage(models, "retrieval", name, params,
                                        lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics),
                                        fallback=(default,
                                                  lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics)))
-    if ranking is None:
+    if ranker[0] is None:
         return candidates[: r.k], (retrieved,)
-    name, params = _variant_config(ranking)
+    name, params = ranker
     ranked, ordered = _run_stage(models, "ranking", name, params,
                                  lambda rec: rec.rank([i for i, _ in candidates], r.pin, r.history, r.k, r.topics),
                                  fallback=(retrieved.recommender, lambda _: candidates[: r.k]))

@@ -143,3 +143,28 @@ class BatchAssignmentRequestSerializer(serializers.Serializer):
 
 class BatchAssignmentResponseSerializer(serializers.Serializer):
     results = AssignmentResponseSerializer(many=True)
+
+
+class StageDefaultSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=["whole", "retrieval", "ranking"])
+    recommender = serializers.DictField(allow_null=True, help_text='{"name", "params"}; null: nothing ranks')
+
+
+class SurfaceChangeSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    before = serializers.DictField(allow_null=True)
+    after = serializers.DictField(allow_null=True)
+    source = serializers.CharField()
+    actor = serializers.CharField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class SurfaceSerializer(serializers.Serializer):
+    surface = serializers.CharField()
+    defaults = StageDefaultSerializer(many=True, help_text="what users in no experiment are served, per stage")
+    history = SurfaceChangeSerializer(many=True, help_text="newest first")
+
+
+class SurfaceDefaultUpdateSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=["whole", "retrieval", "ranking"])
+    recommender = serializers.JSONField(allow_null=True, help_text='{"name", "params"}, or null to clear the stage')

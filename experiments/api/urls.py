@@ -6,6 +6,7 @@ urlpatterns = [
     path("assignments", views.AssignmentView.as_view(), name="assignments"),
     path("assignments/batch", views.BatchAssignmentView.as_view(), name="assignments-batch"),
     path("layers", views.LayerListCreateView.as_view(), name="layer-list"),
+    path("surfaces/<slug:surface>", views.SurfaceView.as_view(), name="surface-detail"),
     path("experiments", views.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<slug:key>", views.ExperimentDetailView.as_view(), name="experiment-detail"),
     *[

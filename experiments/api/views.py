@@ -2,17 +2,17 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from accounts.permissions import RolePermission
 from core.api.client import ClientView
-from experiments import services
+from experiments import services, surfaces
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
 from experiments.exposures import assignments_for, buffer
-from experiments.models import Layer
-from experiments.permissions import OwnerOrAdminWrites
+from experiments.models import SURFACES, Layer, SurfaceDefault
+from experiments.permissions import AdminOnly, OwnerOrAdminWrites
 from experiments.runtime import current_config
 from experiments.selectors import experiments_for_api
 
@@ -119,3 +119,35 @@ class ExperimentActionView(generics.GenericAPIView):
             experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
         )
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
+
+
+class SurfaceView(generics.GenericAPIView):
+    """What users in no experiment are served on a surface, per stage, with its history.
+    Viewers read; admins change a stage's default (ship changes it too)."""
+
+    queryset = SurfaceDefault.objects.all()
+    serializer_class = s.SurfaceDefaultUpdateSerializer
+
+    def get_permissions(self):
+        if self.request.method == "PATCH":
+            return [RolePermission(), AdminOnly()]
+        return super().get_permissions()
+
+    @extend_schema(responses={200: s.SurfaceSerializer})
+    def get(self, request, surface):
+        self._known(surface)
+        return Response(surfaces.describe(surface))
+
+    @extend_schema(request=s.SurfaceDefaultUpdateSerializer, responses={200: s.SurfaceSerializer})
+    def patch(self, request, surface):
+        self._known(surface)
+        body = s.SurfaceDefaultUpdateSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        surfaces.set_default(surface=surface, stage=body.validated_data["stage"],
+                             recommender=body.validated_data.get("recommender"), actor=request.user,
+                             source=f"changed by {request.user.get_username()}")
+        return Response(surfaces.describe(surface))
+
+    def _known(self, surface):
+        if surface not in {key for key, _ in SURFACES}:
+            raise NotFound(f"Unknown surface {surface!r}.")

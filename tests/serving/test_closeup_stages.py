@@ -44,11 +44,17 @@ def closeup(client, pin_id=5, **params):
     return client.get(f"/api/v1/closeup/{pin_id}", params)
 
 
+# Tests that read exposures commit their data (transaction=True): the buffer's own thread
+# may write a batch first, on a connection of its own, which must see the test's variants.
+committed = pytest.mark.django_db(transaction=True)
+
+
 def exposed(experiment_key: str) -> dict[str, dict]:
     buffer.flush()
     return {e.user_id: e.attributes for e in Exposure.objects.filter(experiment__key=experiment_key)}
 
 
+@committed
 def test_attributes_target_the_closeup_exactly_as_they_target_assignments(key_client, built, experimenter):
     rule = {"all": [{"attribute": "country", "op": "in", "value": ["FR", "DE"]},
                     {"attribute": "age", "op": "gte", "value": 18},
@@ -87,6 +93,7 @@ def test_bad_attributes_are_400_naming_the_parameter(key_client, built, query, f
     assert field in response.json()
 
 
+@committed
 def test_retrieval_and_ranking_experiments_compose_on_the_same_user(key_client, ranker_built, experimenter):
     start(experimenter, "retrieval", "retrieval", "sources", {"name": "popularity"},
           {"name": "board_cooccurrence"}, forced=["both"])
@@ -116,6 +123,7 @@ def test_a_ranking_experiment_alone_ranks_the_default_candidates(key_client, ran
                                                                            ("ranking", "ranker")]
 
 
+@committed
 def test_a_whole_list_experiment_takes_precedence_and_only_it_gets_the_exposure(key_client, ranker_built,
                                                                                  experimenter):
     start(experimenter, "ranking", "ranking", "rankers", {"name": "ranker"}, {"name": "ranker"}, forced=["u-both"])
