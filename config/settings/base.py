@@ -163,7 +163,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.validation.EVENT_TYPES"},
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.validation.EVENT_TYPES", "StageEnum": "experiments.models.STAGES"},
 }
 
 # Requests bodies above this are refused with 413 before they are parsed.

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from experiments.models import BUCKETS, SURFACES, Experiment, Layer
+from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
 
 
 class LayerSerializer(serializers.ModelSerializer):
@@ -146,7 +146,7 @@ class BatchAssignmentResponseSerializer(serializers.Serializer):
 
 
 class StageDefaultSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=["whole", "retrieval", "ranking"])
+    stage = serializers.ChoiceField(choices=STAGES)
     recommender = serializers.DictField(allow_null=True, help_text='{"name", "params"}; null: nothing ranks')
 
 
@@ -166,5 +166,5 @@ class SurfaceSerializer(serializers.Serializer):
 
 
 class SurfaceDefaultUpdateSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=["whole", "retrieval", "ranking"])
+    stage = serializers.ChoiceField(choices=STAGES)
     recommender = serializers.JSONField(allow_null=True, help_text='{"name", "params"}, or null to clear the stage')

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from experiments.models import STAGES
+
 
 class CloseupItemSerializer(serializers.Serializer):
     pin_id = serializers.IntegerField()
@@ -14,7 +16,7 @@ class ShapedBySerializer(serializers.Serializer):
 
 
 class StageServedSerializer(serializers.Serializer):
-    stage = serializers.ChoiceField(choices=["whole", "retrieval", "ranking"])
+    stage = serializers.ChoiceField(choices=STAGES)
     recommender = serializers.CharField(help_text="the recommender that actually served the stage")
     version = serializers.CharField(allow_null=True, help_text="its model version")
     fallback_reason = serializers.CharField(allow_null=True, help_text="why the configured one did not serve it")
