@@ -15,6 +15,7 @@ from analysis.models import AnalysisReport
 from analysis.report import AnalysisSettings, DailySeries, Report
 from analysis.sufficient_statistics import MetricSpec, daily_moments, plan, product_pairs, variant_moments
 from experiments.models import Experiment
+from experiments.selectors import serving_by_variant
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
         report = AnalysisReport.objects.create(
             status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
             duration_ms=int((time.perf_counter() - clock) * 1000), settings=result.settings.to_json(),
-            results=result.to_json(),
+            # Beside the statistics: how often each variant's recommender fell back while serving.
+            results={**result.to_json(), "serving": serving_by_variant(experiment)},
             **fields,
         )
     if progress:

@@ -19,6 +19,7 @@ class PeriodicJob:
 
 PERIODIC_JOBS = (
     PeriodicJob("Re-enqueue unfinished event batches", "events.tasks.sweep_event_batches", every=(10, "seconds")),
+    PeriodicJob("Step up ship rollouts whose hold is over", "experiments.tasks.advance_rollouts", every=(1, "minutes")),
     PeriodicJob("Create and drop event partitions", "events.tasks.maintain_event_partitions", every=(1, "hours")),
     PeriodicJob("Refresh the analysis of running experiments", "analysis.tasks.analyze_running_experiments",
                 every=(1, "hours"), kwargs='{"trigger": "schedule"}'),

@@ -117,3 +117,60 @@ def primary_summary(report: Report | None) -> list[dict]:
         out.append({"variant": c.variant, "lift": pct(x.relative_lift),
                     "ci": f"{pct(x.ci_low)} to {pct(x.ci_high)}", "verdict": words, "css": css})
     return out
+
+
+# A variant that falls back this often is partly measuring its fallback: the page says so.
+FALLBACK_WARNING_RATE = 0.01
+
+
+def serving_rows(serving: list[dict] | None) -> list[dict]:
+    """Per variant, the closeups its config shaped and how many fell back, for people."""
+    rows = []
+    for s in serving or []:
+        rate = s.get("fallback_rate")
+        rows.append({"variant": s["variant"], "requests": f"{s['requests']:,}", "fallbacks": f"{s['fallbacks']:,}",
+                     "rate": "—" if rate is None else f"{rate * 100:.2f}%",
+                     "warn": rate is not None and rate >= FALLBACK_WARNING_RATE})
+    return rows
+
+
+@dataclass(frozen=True)
+class ShipAdvice:
+    """What the ship dialog preselects, and what it warns about, in words."""
+
+    variant: str | None  # the variant the results favour (the control when none beats it)
+    reason: str
+    warnings: tuple[str, ...]
+
+
+def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
+    if report is None or report.primary is None:
+        return ShipAdvice(control, "", ("There are no results yet: nothing says any variant is better than the "
+                                        "control.",))
+    primary, warnings = report.primary, []
+    better = [c for c in primary.comparisons if c.significant and c.improved]
+    if better:
+        best = max(better, key=lambda c: abs(c.relative_lift or 0))
+        advice = (best.variant, f"{best.variant} is significantly better than {best.baseline} on {primary.name} "
+                                f"({pct(best.relative_lift)}, 95% CI {pct(best.ci_low)} to {pct(best.ci_high)}).")
+    else:
+        advice = (control, f"No variant is significantly better than {control} on {primary.name}: keeping "
+                           f"{control} is the safe choice.")
+        warnings.append(f"The primary metric ({primary.name}) shows no significant improvement.")
+    power = report.power
+    if power is not None and power.users_per_variant and power.users_per_variant_now is not None \
+            and power.users_per_variant_now < power.users_per_variant:
+        warnings.append(f"Underpowered: {power.users_per_variant_now:,} users per variant of the "
+                        f"{power.users_per_variant:,} needed to detect a {pct(power.relative_mde, 1).lstrip('+')} "
+                        "change; a real effect of that size may be missed and a significant one overstated.")
+    for m in report.metrics:
+        if m.role != "guardrail":
+            continue
+        for c in m.comparisons:
+            if c.significant and c.improved is False:
+                warnings.append(f"Guardrail regressed: {m.name} is significantly worse in {c.variant} "
+                                f"({pct(c.relative_lift)}).")
+    if report.srm.flagged:
+        warnings.append("The split is off (sample ratio mismatch): users were lost from a variant, so no lift "
+                        "on this page can be trusted until the cause is found.")
+    return ShipAdvice(advice[0], advice[1], tuple(warnings))

@@ -9,6 +9,7 @@ urlpatterns = [
     path("experiments/new", views.experiment_create, name="experiment-create"),
     path("experiments/<slug:key>/", views.experiment_detail, name="experiment-detail"),
     path("experiments/<slug:key>/update", views.experiment_update, name="experiment-update"),
+    path("experiments/<slug:key>/rollout/<slug:action>", views.experiment_rollout, name="experiment-rollout"),
     path("experiments/<slug:key>/results", views.experiment_results, name="experiment-results"),
     path("experiments/<slug:key>/analyze", views.experiment_analyze, name="experiment-analyze"),
     path("experiments/<slug:key>/<slug:action>", views.experiment_action, name="experiment-action"),

@@ -18,9 +18,9 @@ from analysis.models import AnalysisReport, Metric
 from analysis.report import Report
 from dashboard import permissions as perms
 from dashboard import presenters as p
-from experiments import services
+from experiments import rollouts, services
 from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer
-from experiments.models import Experiment, Layer
+from experiments.models import Experiment, Layer, Rollout
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
 
@@ -29,7 +29,8 @@ ACTIONS = {
              "served their recommenders. Exposures and events start counting.",
     "pause": "Pause: no more users are assigned; those already exposed stay in the analysis. You may resume.",
     "stop": "Stop: assignment ends for good and the results freeze at what was collected. This cannot be undone.",
-    "ship": "Ship: the experiment ends and the chosen variant is recorded as the winner, to roll out to everyone.",
+    "ship": "Ship: the experiment ends and the chosen variant's recommender becomes what every user in no "
+            "experiment is served on its stage, at once or in steps you can stop.",
 }
 MAX_VARIANT_ROWS = 4
 
@@ -183,6 +184,8 @@ def experiment_detail(request, key):
         "audit": e.audit_log.select_related("actor")[:50],
         "can_edit": perms.can_edit(request.user, e), "can_run": perms.can_run(request.user, e),
         "actions": [a for a, (sources, _) in services.TRANSITIONS.items() if e.status in sources],
+        "shipped": e.audit_log.filter(action="ship").select_related("actor").first() if e.shipped_variant else None,
+        "rollout": rollouts.describe(Rollout.objects.filter(experiment=e).first()),
         "targeting": json.dumps(e.targeting, indent=2) if e.targeting else "",
     })
 
@@ -196,7 +199,8 @@ def experiment_action(request, key, action):
         raise PermissionDenied("Only the experiment's owner or an admin may do this.")
     if request.method == "POST":
         try:
-            services.transition(e, action, actor=request.user, variant=request.POST.get("variant") or None)
+            extra = _rollout_fields(request.POST) if action == "ship" else {}
+            services.transition(e, action, actor=request.user, variant=request.POST.get("variant") or None, **extra)
         except ValidationError as exc:
             for field_errors in exc.message_dict.values():
                 for m in field_errors:
@@ -204,9 +208,56 @@ def experiment_action(request, key, action):
         else:
             messages.success(request, f"{e.key}: {action} done.")
         return redirect("dashboard:experiment-detail", key=e.key)
+    variants = list(e.variants.all())
+    advice = None
+    if action == "ship":
+        report = analysis_selectors.latest_report(e)
+        control = next((v.key for v in variants if v.is_control), variants[0].key if variants else None)
+        advice = p.ship_advice(Report.from_json(report.results or {}) if report else None, control)
     return render(request, "dashboard/confirm_action.html", {
-        "e": e, "action": action, "explanation": ACTIONS[action], "variants": list(e.variants.all()),
+        "e": e, "action": action, "explanation": ACTIONS[action], "variants": variants, "advice": advice,
     })
+
+
+def _rollout_fields(form) -> dict:
+    """The ship form's optional steps ("10, 50, 100") and hold, as the API takes them."""
+    text = (form.get("rollout") or "").strip()
+    if not text:
+        return {}
+    try:
+        steps = [float(x.strip().rstrip("%")) for x in text.replace(";", ",").split(",") if x.strip()]
+    except ValueError:
+        message = "Steps are percentages separated by commas, for example 10, 50, 100."
+        raise ValidationError({"rollout": [message]}) from None
+    hold = (form.get("hold_hours") or "").strip()
+    try:
+        hold_hours = float(hold) if hold else None
+    except ValueError:
+        raise ValidationError({"hold_hours": ["Hours to hold each step: a number, for example 24."]}) from None
+    return {"rollout": steps, "hold_hours": hold_hours}
+
+
+@login_required
+@require_POST
+def experiment_rollout(request, key, action):
+    """Step a ship's rollout up now, or stop it: the API's rules and messages."""
+    e = _experiment(key)
+    if action not in ("advance", "stop"):
+        raise PermissionDenied("Unknown action.")
+    if not perms.can_run(request.user, e):
+        raise PermissionDenied("Only the experiment's owner or an admin may do this.")
+    try:
+        if action == "advance":
+            rollouts.advance(e, actor=request.user, source=f"advanced by {request.user.get_username()}")
+        else:
+            rollouts.stop(e, actor=request.user)
+    except ValidationError as exc:
+        for field_errors in exc.message_dict.values():
+            for m in field_errors:
+                messages.error(request, m)
+    else:
+        messages.success(request, f"{e.key}: rollout {'stepped up' if action == 'advance' else 'stopped'}.")
+    return redirect("dashboard:experiment-detail", key=e.key)
 
 
 @login_required
@@ -254,7 +305,8 @@ def experiment_results(request, key):
                     blocks.append({"title": title, "block": metric, "rows": p.metric_rows(metric, cuped, sequential)})
         context.update(result=result, blocks=blocks, srm=result.srm,
                        single_variant=sum(1 for n in result.srm.observed.values() if n) == 1,
-                       forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential))
+                       forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential),
+                       serving=p.serving_rows((report.results or {}).get("serving")))
     return render(request, "dashboard/experiment_results.html", context)
 
 

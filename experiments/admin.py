@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from experiments.models import AuditLog, ConfigVersion, Experiment, Exposure, Holdout, Layer, Variant
+from experiments.models import (
+    AuditLog,
+    ConfigVersion,
+    Experiment,
+    Exposure,
+    Holdout,
+    Layer,
+    Rollout,
+    Variant,
+    VariantServing,
+)
 
 
 class VariantInline(admin.TabularInline):
@@ -22,8 +32,29 @@ class LayerAdmin(admin.ModelAdmin):
 
 @admin.register(Holdout)
 class HoldoutAdmin(admin.ModelAdmin):
-    list_display = ("surface", "percent", "is_active")
-    readonly_fields = ("salt",)
+    """Read-only: starting and ending a holdout creates and stops its measurement, which
+    POST/DELETE /api/v1/surfaces/<surface>/holdout do."""
+
+    list_display = ("surface", "percent", "is_active", "created_at", "ended_at", "experiment")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rollout)
+class RolloutAdmin(admin.ModelAdmin):
+    list_display = ("experiment", "variant", "stage", "status", "step", "hold_hours", "step_started_at")
+    list_filter = ("status", "stage")
+    readonly_fields = ("salt", "created_at", "updated_at")
+
+
+@admin.register(VariantServing)
+class VariantServingAdmin(admin.ModelAdmin):
+    list_display = ("variant", "day", "requests", "fallbacks")
+    list_select_related = ("variant__experiment",)
 
 
 @admin.register(Experiment)

@@ -281,8 +281,30 @@ class LayerConfig:
 class HoldoutConfig:
     salt: str
     percent: float
+    # The surface defaults when the holdout started (per stage), served to the held-back
+    # users for the holdout's whole life, and the experiment that measures it: variant
+    # ids of the held-back users and of everyone else. None for a holdout kept from
+    # before holdouts were measured.
+    defaults: Mapping[str, Mapping] = field(default_factory=dict)
+    experiment_id: int | None = None
+    held_back_variant_id: int | None = None
+    launched_variant_id: int | None = None
 
     def holds_out(self, unit_id: str) -> bool:
+        return bucket_for(unit_id, self.salt) < round(self.percent * BUCKETS / 100)
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """A shipped config on its way to everyone: users whose bucket under the rollout's
+    salt is below the current step's percent get it, the rest the stage's default. A
+    step up only adds users, as a traffic ramp does."""
+
+    salt: str
+    percent: float
+    recommender: Mapping
+
+    def includes(self, unit_id: str) -> bool:
         return bucket_for(unit_id, self.salt) < round(self.percent * BUCKETS / 100)
 
 
@@ -294,6 +316,21 @@ class SurfaceConfig:
     forced: Mapping[str, tuple[tuple[ExperimentConfig, str], ...]] = field(default_factory=dict)
     # What users in no experiment are served, per stage: {"whole"|"retrieval"|"ranking": {"name", "params"}}.
     defaults: Mapping[str, Mapping] = field(default_factory=dict)
+    rollouts: Mapping[str, RolloutConfig] = field(default_factory=dict)  # per stage
+
+    def defaults_for(self, unit_id: str) -> dict:
+        """The stored defaults this user is served: the held-back ones for a user in the
+        holdout, else today's, with any rollout that already includes the user. A whole
+        list being rolled out replaces the stage defaults for its users, as its ship will."""
+        if self.holdout is not None and self.holdout.holds_out(unit_id):
+            return dict(self.holdout.defaults)
+        defaults = dict(self.defaults)
+        for stage, rollout in sorted(self.rollouts.items(), key=lambda item: item[0] != "whole"):
+            if rollout.includes(unit_id):
+                if stage == "whole":
+                    defaults = {}
+                defaults[stage] = rollout.recommender
+        return defaults
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from core.buffers import BatchBuffer
-from experiments.assignment import Assignment, assign
+from experiments.assignment import Assignment, HoldoutConfig, assign
 from experiments.services import record_exposures
 
 
@@ -38,6 +38,16 @@ def record_exposure(experiment_id: int, variant_id: int, user_id: str, attribute
 def record_exposures_of(assignments: list[Assignment], user_id: str, attributes: dict) -> None:
     for a in assignments:
         record_exposure(a.experiment.id, a.experiment.variants[a.variant].id, user_id, attributes, a.forced)
+
+
+def record_holdout_exposure(holdout: HoldoutConfig | None, user_id: str, attributes: dict, forced: bool) -> None:
+    """Every user a surface with a measured holdout serves is exposed in the holdout's
+    experiment: held back, or launched (everyone else)."""
+    if holdout is None or holdout.experiment_id is None:
+        return
+    variant_id = holdout.held_back_variant_id if holdout.holds_out(user_id) else holdout.launched_variant_id
+    if variant_id is not None:
+        record_exposure(holdout.experiment_id, variant_id, user_id, attributes, forced)
 
 
 def assign_and_record(config, surface: str, user_id: str, attributes: dict) -> list[Assignment]:

@@ -35,13 +35,25 @@ class Layer(models.Model):
 
 
 class Holdout(models.Model):
-    """A share of a surface's users that no experiment of that surface assigns."""
+    """A share of a surface's users that no experiment of that surface assigns, served
+    the surface defaults as they were when it started, and measured: its experiment
+    compares the held-back users with everyone else (docs/assignment.md, Holdouts).
+    A surface has at most one active holdout; changing the share starts a new one."""
 
-    surface = models.CharField(max_length=32, choices=SURFACES, unique=True)
+    surface = models.CharField(max_length=32, choices=SURFACES)
     percent = models.FloatField(validators=[MinValueValidator(0), MaxValueValidator(100)])
     salt = models.CharField(max_length=32, default=new_salt, editable=False)
     is_active = models.BooleanField(default=True)
+    defaults = models.JSONField(default=dict, blank=True, help_text="the stored surface defaults it started with")
+    experiment = models.OneToOneField("Experiment", null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="holdout_of", help_text="measures it")
     created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["surface"], condition=models.Q(is_active=True),
+                                               name="one_active_holdout_per_surface")]
 
     def __str__(self):
         return f"{self.surface} holdout {self.percent}%"
@@ -142,6 +154,59 @@ class Variant(models.Model):
 
     def __str__(self):
         return f"{self.experiment.key}/{self.key}"
+
+
+class Rollout(models.Model):
+    """A ship in steps: the shipped variant's config reaches a growing share of the
+    users in no experiment (steps in percent, each held `hold_hours`), then becomes the
+    stage's default. Stopping it leaves the default as it was."""
+
+    class Status(models.TextChoices):
+        ROLLING = "rolling"
+        DONE = "done"
+        STOPPED = "stopped"
+
+    experiment = models.OneToOneField(Experiment, on_delete=models.CASCADE, related_name="rollout")
+    variant = models.CharField(max_length=64)
+    surface = models.CharField(max_length=32, choices=SURFACES)
+    stage = models.CharField(max_length=16, choices=STAGES)
+    recommender = models.JSONField(help_text="the config being rolled out")
+    steps = models.JSONField(help_text="percent of users at each step, ending at 100")
+    hold_hours = models.FloatField()
+    step = models.PositiveSmallIntegerField(default=0, help_text="index into steps")
+    step_started_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ROLLING)
+    salt = models.CharField(max_length=32, default=new_salt, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["surface", "stage"], condition=models.Q(status="rolling"),
+                                               name="one_rollout_per_stage")]
+
+    def __str__(self):
+        return f"{self.experiment_id} rollout {self.status} at {self.percent}%"
+
+    @property
+    def percent(self) -> float:
+        return float(self.steps[self.step])
+
+
+class VariantServing(models.Model):
+    """How often a variant's configured recommender served its stage, per day: a
+    variant that is fast only because it falls back must show it in its results."""
+
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="serving")
+    day = models.DateField()
+    requests = models.BigIntegerField(default=0)
+    fallbacks = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["variant", "day"], name="variant_serving_once_per_day")]
+
+    def __str__(self):
+        return f"{self.variant_id} on {self.day}: {self.fallbacks}/{self.requests} fell back"
 
 
 class AuditLog(models.Model):

@@ -6,7 +6,17 @@ import logging
 from django.db.models import Prefetch
 
 from experiments import assignment as a
-from experiments.models import ConfigVersion, Experiment, Holdout, Layer, SurfaceDefault, Variant
+from experiments import holdouts, rollouts, surfaces
+from experiments.models import (
+    ConfigVersion,
+    Experiment,
+    Holdout,
+    Layer,
+    Rollout,
+    SurfaceDefault,
+    Variant,
+    VariantServing,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +54,15 @@ def load_assignment_config() -> a.AssignmentConfig:
     """Everything assignment needs, from the database, as one immutable value."""
     version = config_version()  # read first: a change racing the load bumps it again
     running = (
-        Experiment.objects.filter(status=Experiment.Status.RUNNING)
+        # A holdout's own experiment is not assigned through its layer: serving checks the holdout.
+        Experiment.objects.filter(status=Experiment.Status.RUNNING, holdout_of__isnull=True)
         .select_related("layer")
         .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("id")))
     )
     by_layer: dict[int, list[a.ExperimentConfig]] = {}
     for experiment in running:
         by_layer.setdefault(experiment.layer_id, []).append(experiment_config(experiment))
-    holdouts = {h.surface: a.HoldoutConfig(salt=h.salt, percent=h.percent)
-                for h in Holdout.objects.filter(is_active=True)}
+    holdouts = {h.surface: _holdout_config(h) for h in Holdout.objects.filter(is_active=True)}
     surfaces: dict[str, list] = {}
     for layer in Layer.objects.filter(id__in=by_layer).order_by("id"):  # the pipeline's order: oldest layer first
         experiments = _without_overlaps(layer.key, by_layer[layer.id])
@@ -63,9 +73,22 @@ def load_assignment_config() -> a.AssignmentConfig:
     defaults: dict[str, dict] = {}
     for row in SurfaceDefault.objects.all():
         defaults.setdefault(row.surface, {})[row.stage] = row.recommender
-    for surface, stages in defaults.items():
-        built[surface] = dataclasses.replace(built.get(surface, a.EMPTY_SURFACE), defaults=stages)
+    rollouts: dict[str, dict] = {}
+    for r in Rollout.objects.filter(status=Rollout.Status.ROLLING):
+        rollouts.setdefault(r.surface, {})[r.stage] = a.RolloutConfig(salt=r.salt, percent=r.percent,
+                                                                      recommender=r.recommender)
+    for surface in defaults.keys() | rollouts.keys():
+        built[surface] = dataclasses.replace(built.get(surface, a.EMPTY_SURFACE), defaults=defaults.get(surface, {}),
+                                             rollouts=rollouts.get(surface, {}))
     return a.AssignmentConfig(version=version, surfaces=built)
+
+
+def _holdout_config(holdout: Holdout) -> a.HoldoutConfig:
+    variants = dict(Variant.objects.filter(experiment_id=holdout.experiment_id).values_list("key", "id")) \
+        if holdout.experiment_id else {}
+    return a.HoldoutConfig(salt=holdout.salt, percent=holdout.percent, defaults=holdout.defaults or {},
+                           experiment_id=holdout.experiment_id, held_back_variant_id=variants.get("held_back"),
+                           launched_variant_id=variants.get("launched"))
 
 
 def _without_overlaps(layer_key, experiments):
@@ -81,7 +104,7 @@ def _without_overlaps(layer_key, experiments):
 
 
 def experiments_for_api():
-    return Experiment.objects.select_related("layer", "owner").prefetch_related("variants")
+    return Experiment.objects.select_related("layer", "owner", "rollout").prefetch_related("variants")
 
 
 def taken_slices(layer: Layer, exclude_id: int | None = None) -> list[tuple[int, int, str]]:
@@ -89,3 +112,22 @@ def taken_slices(layer: Layer, exclude_id: int | None = None) -> list[tuple[int,
     if exclude_id is not None:
         qs = qs.exclude(id=exclude_id)
     return sorted(qs.values_list("bucket_start", "bucket_end", "key"))
+
+
+def serving_by_variant(experiment: Experiment) -> list[dict]:
+    """Per variant, closeup requests its config shaped and how many of them fell back."""
+    rows = {v.key: [0, 0] for v in experiment.variants.all()}
+    for key, requests, fallbacks in (VariantServing.objects.filter(variant__experiment=experiment)
+                                     .values_list("variant__key", "requests", "fallbacks")):
+        rows[key][0] += requests
+        rows[key][1] += fallbacks
+    return [{"variant": key, "requests": n, "fallbacks": f, "fallback_rate": (f / n) if n else None}
+            for key, (n, f) in rows.items()]
+
+
+def describe_surface(surface: str) -> dict:
+    """What a surface serves users in no experiment: the defaults per stage with their
+    history, the rollouts in progress, and the holdout."""
+    in_progress = Rollout.objects.filter(surface=surface, status=Rollout.Status.ROLLING).order_by("stage")
+    return {**surfaces.describe(surface), "rollouts": [rollouts.describe(r) for r in in_progress],
+            "holdout": holdouts.describe(holdouts.active(surface))}

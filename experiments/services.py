@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from experiments import assignment as a
-from experiments import references, surfaces
+from experiments import holdouts, references, rollouts, surfaces
 from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
 from experiments.selectors import taken_slices
 
@@ -167,13 +167,17 @@ def create_layer(*, key: str, name: str, surface: str = "closeup", stage: str = 
 
 
 @transaction.atomic
-def set_holdout(*, surface: str, percent: float, is_active: bool = True) -> Holdout:
-    if not 0 <= percent <= 100:
-        raise ValidationError({"percent": ["Must be between 0 and 100."]})
-    holdout, _ = Holdout.objects.update_or_create(
-        surface=surface, defaults={"percent": percent, "is_active": is_active}
-    )
-    return holdout
+def set_holdout(*, surface: str, percent: float, is_active: bool = True, actor=None) -> Holdout | None:
+    """The surface's holdout at `percent`: kept if it already is, else the old one ends
+    (its report stays) and a new one starts, since one measurement cannot span two shares."""
+    current = holdouts.active(surface)
+    if not is_active:
+        return holdouts.end(surface=surface, actor=actor) if current else None
+    if current is not None and current.percent == percent:
+        return current
+    if current is not None:
+        holdouts.end(surface=surface, actor=actor)
+    return holdouts.start(surface=surface, percent=percent, actor=actor)
 
 
 # --- Experiments ---------------------------------------------------------------
@@ -187,6 +191,8 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     surface = fields.pop("surface", layer.surface)
     if surface != layer.surface:
         errors["surface"] = [f"Layer {layer.key} belongs to the {layer.surface} surface, not {surface}."]
+    if layer.key == holdouts.reserved_layer_key(layer.surface):
+        errors["layer"] = [f"Layer {layer.key} is reserved for the surface holdout's measurement; choose another."]
     errors.update(validate_variants(variants, layer.stage))
     errors.update(_targeting_errors(fields.get("targeting", {})))
     errors.update(_metric_errors(fields))
@@ -236,6 +242,8 @@ def _targeting_errors(targeting) -> dict:
 def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     allowed = EDITABLE[experiment.status]
+    if holdouts.measures_holdout(experiment):
+        allowed = ALWAYS_EDITABLE  # its split is the holdout's share
     errors: dict = {}
     for field in changes:
         if field in NEVER_EDITABLE:
@@ -292,8 +300,13 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
 
 
 @transaction.atomic
-def transition(experiment: Experiment, action: str, *, actor, variant: str | None = None) -> Experiment:
+def transition(experiment: Experiment, action: str, *, actor, variant: str | None = None,
+               rollout: list | None = None, hold_hours: float | None = None) -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
+    if holdouts.measures_holdout(experiment):
+        raise ValidationError({"status": [
+            f"{experiment.key} measures the {experiment.surface} holdout: it runs while the holdout does; "
+            f"end the holdout instead (DELETE /api/v1/surfaces/{experiment.surface}/holdout)."]})
     sources, target = TRANSITIONS[action]
     if experiment.status not in sources:
         allowed = ", ".join(act for act, (src, _) in TRANSITIONS.items() if experiment.status in src) or "none"
@@ -306,11 +319,18 @@ def transition(experiment: Experiment, action: str, *, actor, variant: str | Non
         keys = set(experiment.variants.values_list("key", flat=True))
         if variant not in keys:
             raise ValidationError({"variant": [f"Name the variant to ship, one of: {', '.join(sorted(keys))}."]})
+        stage = experiment.layer.stage
+        _raise({**(rollouts.steps_errors(rollout, hold_hours) if rollout is not None else {}),
+                **rollouts.busy_stage_errors(experiment.surface, stage)})
         experiment.shipped_variant = variant
-        # Ship launches: the variant's config is what users in no experiment get from now on.
+        # Ship launches: the variant's config is what users in no experiment get from now on,
+        # at once or in steps.
         shipped = experiment.variants.get(key=variant)
-        surfaces.ship(surface=experiment.surface, stage=experiment.layer.stage, recommender=shipped.recommender,
-                      actor=actor, source=f"ship {experiment.key}: {variant}")
+        if rollout is not None and len(rollout) > 1:
+            rollouts.start(experiment, variant, shipped.recommender, rollout, hold_hours, actor)
+        else:
+            surfaces.ship(surface=experiment.surface, stage=stage, recommender=shipped.recommender,
+                          actor=actor, source=f"ship {experiment.key}: {variant}")
     if action == "start" and experiment.started_at is None:
         experiment.started_at = now
     if target in (Status.STOPPED, Status.SHIPPED) and experiment.stopped_at is None:
@@ -356,3 +376,26 @@ def record_exposures(rows: list[dict]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
     return len(values)
+
+
+def add_serving_counts(rows: list[tuple[int, str, bool]]) -> int:
+    """Add (variant id, day, fell back) records to the per-day counts, in one upsert.
+    Counts of variants deleted since are dropped."""
+    totals: dict[tuple[int, str], list[int]] = {}
+    for variant_id, day, fell_back in rows:
+        count = totals.setdefault((variant_id, day), [0, 0])
+        count[0] += 1
+        count[1] += int(bool(fell_back))
+    known = set(Variant.objects.filter(id__in={v for v, _ in totals}).values_list("id", flat=True))
+    values = [(v, d, n, f) for (v, d), (n, f) in totals.items() if v in known]
+    if not values:
+        return 0
+    placeholders = ", ".join(["(%s, %s, %s, %s)"] * len(values))
+    sql = (
+        f"INSERT INTO experiments_variantserving (variant_id, day, requests, fallbacks) VALUES {placeholders} "
+        "ON CONFLICT (variant_id, day) DO UPDATE SET requests = experiments_variantserving.requests + "
+        "excluded.requests, fallbacks = experiments_variantserving.fallbacks + excluded.fallbacks"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [x for row in values for x in row])
+    return len(rows)

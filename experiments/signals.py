@@ -3,7 +3,7 @@ saving transaction: the services and the admin site alike reach serving processe
 
 from django.db.models.signals import post_delete, post_save
 
-from experiments.models import Experiment, Holdout, Layer, SurfaceDefault, Variant
+from experiments.models import Experiment, Holdout, Layer, Rollout, SurfaceDefault, Variant
 from experiments.services import bump_config_version
 
 
@@ -12,6 +12,6 @@ def _bump(sender, **kwargs):
 
 
 def connect():
-    for model in (Experiment, Variant, Layer, Holdout, SurfaceDefault):
+    for model in (Experiment, Variant, Layer, Holdout, SurfaceDefault, Rollout):
         post_save.connect(_bump, sender=model, dispatch_uid=f"bump-config-{model.__name__}-save")
         post_delete.connect(_bump, sender=model, dispatch_uid=f"bump-config-{model.__name__}-delete")

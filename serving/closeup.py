@@ -25,13 +25,14 @@ from django.conf import settings
 
 from core.outage import OutageBackoff
 from events.selectors import hidden_pins_of
-from experiments.assignment import Assignment, assign
-from experiments.exposures import record_exposures_of
+from experiments.assignment import EMPTY_SURFACE, Assignment, assign
+from experiments.exposures import record_exposures_of, record_holdout_exposure
 from experiments.runtime import current_config
 from experiments.surfaces import effective_defaults
 from recommenders.registry import get as recommender_class
 from recommenders.registry import names as registry_names
 from recommenders.serving import LoadedModels, current_models
+from serving.fallbacks import count_served
 from serving.impressions import log_served
 
 logger = logging.getLogger(__name__)
@@ -110,9 +111,12 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
         raise UnknownPin(pin_id)
 
     config = current_config()
-    stored = dict(config.surfaces[SURFACE].defaults) if SURFACE in config.surfaces else {}
+    surface = config.surfaces.get(SURFACE, EMPTY_SURFACE)
+    # Today's defaults, a rollout's config for the users it reached, or a holdout's defaults as they were.
+    stored = surface.defaults_for(user_id)
     defaults = effective_defaults(stored)
-    by_stage = _one_per_stage(assign(config, SURFACE, user_id, attributes))
+    assignments = assign(config, SURFACE, user_id, attributes)
+    by_stage = _one_per_stage(assignments)
     history = models.catalog.history(user_id)
     hidden = _hidden_pins.read(lambda: hidden_pins_of(user_id))
     exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
@@ -126,6 +130,9 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
         shaping = [by_stage[s] for s in ("retrieval", "ranking") if s in by_stage]
         ranked, served = _staged(models, by_stage.get("retrieval"), by_stage.get("ranking"), defaults, request)
     record_exposures_of(shaping, user_id, attributes)
+    record_holdout_exposure(surface.holdout, user_id, attributes, forced=any(a.forced for a in assignments))
+    fell_back = {s.stage for s in served if s.fallback_reason}
+    count_served([(a.experiment.variants[a.variant].id, a.experiment.stage in fell_back) for a in shaping])
 
     pin_ids = models.catalog.pin_ids
     items = tuple(CloseupItem(int(pin_ids[i]), position, round(score, 6)) for position, (i, score) in enumerate(ranked))

@@ -8,6 +8,7 @@ from experiments.runtime import holder as config_holder
 from recommenders import services as recommender_services
 from recommenders.serving import holder as models_holder
 from recommenders.synthetic import generate_world
+from serving.fallbacks import counts as serving_counts
 from serving.impressions import impressions
 from tests import processes
 from tests.factories import UserFactory
@@ -46,6 +47,7 @@ def _fresh_serving_state():
         models_holder.invalidate()
         buffer.clear()
         impressions.clear()
+        serving_counts.clear()
 
     reset()
     yield

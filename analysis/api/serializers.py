@@ -64,6 +64,9 @@ class ResultsSerializer(serializers.Serializer):
     series = serializers.DictField(required=False)
     segments = serializers.ListField(child=serializers.DictField(), required=False)
     settings = serializers.DictField()
+    serving = serializers.ListField(
+        child=serializers.DictField(), required=False,
+        help_text="per variant: closeup requests its config shaped, how many fell back, and the rate")
     latest_failure = serializers.DictField(required=False)
 
 

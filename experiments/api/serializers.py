@@ -1,5 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from experiments import rollouts
 from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
 
 
@@ -79,6 +81,23 @@ class ExperimentUpdateSerializer(serializers.Serializer):
 
 class ShipSerializer(serializers.Serializer):
     variant = serializers.SlugField(required=False, help_text="the variant to ship (ship only)")
+    rollout = serializers.JSONField(
+        required=False, help_text="ship only: percent of users at each step, ending at 100, e.g. [10, 50, 100]; "
+                                  "without it the variant reaches everyone at once")
+    hold_hours = serializers.JSONField(required=False, help_text="ship only: hours each step is held (default 24)")
+
+
+class RolloutSerializer(serializers.Serializer):
+    variant = serializers.CharField()
+    stage = serializers.CharField()
+    status = serializers.ChoiceField(choices=["rolling", "done", "stopped"])
+    steps = serializers.ListField(child=serializers.FloatField())
+    step = serializers.IntegerField(help_text="1-based: which of the steps is live")
+    percent = serializers.FloatField(help_text="share of users in no experiment served the shipped config")
+    hold_hours = serializers.FloatField()
+    step_started_at = serializers.DateTimeField()
+    next_step_at = serializers.DateTimeField(allow_null=True)
+    recommender = serializers.DictField()
 
 
 class ExperimentSerializer(serializers.ModelSerializer):
@@ -86,14 +105,15 @@ class ExperimentSerializer(serializers.ModelSerializer):
     layer_buckets = serializers.SerializerMethodField()
     owner = serializers.SerializerMethodField()
     variants = serializers.SerializerMethodField()
+    rollout = serializers.SerializerMethodField()
 
     class Meta:
         model = Experiment
         fields = [
             "key", "name", "hypothesis", "description", "owner", "surface", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
-            "minimum_detectable_effect", "variants", "shipped_variant", "started_at", "stopped_at", "end_at",
-            "created_at", "updated_at",
+            "minimum_detectable_effect", "variants", "shipped_variant", "rollout", "started_at", "stopped_at",
+            "end_at", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -102,6 +122,10 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
     def get_owner(self, e) -> str | None:
         return e.owner.get_username() if e.owner else None
+
+    @extend_schema_field(RolloutSerializer(allow_null=True))
+    def get_rollout(self, e) -> dict | None:
+        return rollouts.describe(getattr(e, "rollout", None))
 
     def get_variants(self, e) -> list[dict]:
         return [
@@ -159,10 +183,26 @@ class SurfaceChangeSerializer(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
+class HoldoutSerializer(serializers.Serializer):
+    percent = serializers.FloatField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    active = serializers.BooleanField()
+    experiment = serializers.CharField(allow_null=True, help_text="the experiment that measures it: its results "
+                                                                  "are the holdout's report")
+    defaults = serializers.DictField(help_text="what the held-back users are served, per stage")
+
+
 class SurfaceSerializer(serializers.Serializer):
     surface = serializers.CharField()
     defaults = StageDefaultSerializer(many=True, help_text="what users in no experiment are served, per stage")
+    rollouts = RolloutSerializer(many=True, help_text="ships in progress: a share of users already gets them")
+    holdout = HoldoutSerializer(allow_null=True)
     history = SurfaceChangeSerializer(many=True, help_text="newest first")
+
+
+class HoldoutStartSerializer(serializers.Serializer):
+    percent = serializers.JSONField(help_text="share of the surface's users held back, above 0 and at most 50")
 
 
 class SurfaceDefaultUpdateSerializer(serializers.Serializer):

@@ -7,11 +7,17 @@ urlpatterns = [
     path("assignments/batch", views.BatchAssignmentView.as_view(), name="assignments-batch"),
     path("layers", views.LayerListCreateView.as_view(), name="layer-list"),
     path("surfaces/<slug:surface>", views.SurfaceView.as_view(), name="surface-detail"),
+    path("surfaces/<slug:surface>/holdout", views.HoldoutView.as_view(), name="surface-holdout"),
     path("experiments", views.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<slug:key>", views.ExperimentDetailView.as_view(), name="experiment-detail"),
     *[
         path(f"experiments/<slug:key>/{action}", views.ExperimentActionView.as_view(action=action),
              name=f"experiment-{action}")
         for action in ("start", "pause", "stop", "ship")
+    ],
+    *[
+        path(f"experiments/<slug:key>/rollout/{action}", views.RolloutActionView.as_view(action=action),
+             name=f"experiment-rollout-{action}")
+        for action in ("advance", "stop")
     ],
 ]

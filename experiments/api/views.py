@@ -7,14 +7,14 @@ from rest_framework.response import Response
 
 from accounts.permissions import RolePermission
 from core.api.client import ClientView
-from experiments import services, surfaces
+from experiments import holdouts, rollouts, services, surfaces
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
 from experiments.exposures import assignments_for, buffer
 from experiments.models import SURFACES, Layer, SurfaceDefault
 from experiments.permissions import AdminOnly, OwnerOrAdminWrites
 from experiments.runtime import current_config
-from experiments.selectors import experiments_for_api
+from experiments.selectors import describe_surface, experiments_for_api
 
 # --- Client API -------------------------------------------------------------------
 
@@ -115,9 +115,33 @@ class ExperimentActionView(generics.GenericAPIView):
         experiment = self.get_object()
         body = s.ShipSerializer(data=request.data if isinstance(request.data, dict) else {})
         body.is_valid(raise_exception=True)
+        extra = {}
+        if self.action == "ship":
+            extra = {"rollout": body.validated_data.get("rollout"), "hold_hours": body.validated_data.get("hold_hours")}
         experiment = services.transition(
-            experiment, self.action, actor=request.user, variant=body.validated_data.get("variant")
+            experiment, self.action, actor=request.user, variant=body.validated_data.get("variant"), **extra
         )
+        return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
+
+
+class RolloutActionView(generics.GenericAPIView):
+    """Step a ship's rollout up now (skipping the rest of the hold), or stop it: users not
+    yet reached stay on the stage's default, and those reached go back to it."""
+
+    queryset = experiments_for_api()
+    serializer_class = s.RolloutSerializer
+    permission_classes = [RolePermission, OwnerOrAdminWrites]
+    required_permissions = ["experiments.run_experiment"]
+    lookup_field = "key"
+    action = None
+
+    @extend_schema(request=None, responses={200: s.ExperimentSerializer})
+    def post(self, request, key):
+        experiment = self.get_object()
+        if self.action == "advance":
+            rollouts.advance(experiment, actor=request.user, source=f"advanced by {request.user.get_username()}")
+        else:
+            rollouts.stop(experiment, actor=request.user)
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
 
 
@@ -135,19 +159,43 @@ class SurfaceView(generics.GenericAPIView):
 
     @extend_schema(responses={200: s.SurfaceSerializer})
     def get(self, request, surface):
-        self._known(surface)
-        return Response(surfaces.describe(surface))
+        _known_surface(surface)
+        return Response(describe_surface(surface))
 
     @extend_schema(request=s.SurfaceDefaultUpdateSerializer, responses={200: s.SurfaceSerializer})
     def patch(self, request, surface):
-        self._known(surface)
+        _known_surface(surface)
         body = s.SurfaceDefaultUpdateSerializer(data=request.data if isinstance(request.data, dict) else {})
         body.is_valid(raise_exception=True)
         surfaces.set_default(surface=surface, stage=body.validated_data["stage"],
                              recommender=body.validated_data.get("recommender"), actor=request.user,
                              source=f"changed by {request.user.get_username()}")
-        return Response(surfaces.describe(surface))
+        return Response(describe_surface(surface))
 
-    def _known(self, surface):
-        if surface not in {key for key, _ in SURFACES}:
-            raise NotFound(f"Unknown surface {surface!r}.")
+
+def _known_surface(surface):
+    if surface not in {key for key, _ in SURFACES}:
+        raise NotFound(f"Unknown surface {surface!r}.")
+
+
+class HoldoutView(generics.GenericAPIView):
+    """Start (POST {"percent"}) or end (DELETE) the surface's measured holdout. Admins only:
+    it changes what a share of every user is served."""
+
+    queryset = SurfaceDefault.objects.none()
+    serializer_class = s.HoldoutStartSerializer
+    permission_classes = [RolePermission, AdminOnly]
+
+    @extend_schema(request=s.HoldoutStartSerializer, responses={201: s.SurfaceSerializer})
+    def post(self, request, surface):
+        _known_surface(surface)
+        body = s.HoldoutStartSerializer(data=request.data if isinstance(request.data, dict) else {})
+        body.is_valid(raise_exception=True)
+        holdouts.start(surface=surface, percent=body.validated_data["percent"], actor=request.user)
+        return Response(describe_surface(surface), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: s.SurfaceSerializer})
+    def delete(self, request, surface):
+        _known_surface(surface)
+        holdouts.end(surface=surface, actor=request.user)
+        return Response(describe_surface(surface))
