@@ -18,13 +18,27 @@ def metrics_for(experiment) -> list[tuple[Metric, str]]:
     return out
 
 
-def latest_report(experiment, status=AnalysisReport.Status.SUCCEEDED) -> AnalysisReport | None:
-    return AnalysisReport.objects.filter(experiment=experiment, status=status).order_by("-computed_at", "-id").first()
+CURRENT = "current"  # the experiment's current phase, whatever its number
 
 
-def latest_failure_since_success(experiment) -> AnalysisReport | None:
+def _of_phase(experiment, phase):
+    """An experiment's reports of one phase: `phase` a number, CURRENT, or None (an
+    experiment without phases, whose reports count every user)."""
+    if phase == CURRENT:
+        phase = experiment.phases.order_by("-number").values_list("number", flat=True).first()
+    reports = AnalysisReport.objects.filter(experiment=experiment)
+    return reports.filter(phase__isnull=True) if phase is None else reports.filter(phase=phase)
+
+
+def latest_report(experiment, status=AnalysisReport.Status.SUCCEEDED, phase=CURRENT) -> AnalysisReport | None:
+    """The newest report of a phase (by default the current one): a phase's results are
+    never another phase's."""
+    return _of_phase(experiment, phase).filter(status=status).order_by("-computed_at", "-id").first()
+
+
+def latest_failure_since_success(experiment, phase=CURRENT) -> AnalysisReport | None:
     """The last failed run, when no run has succeeded since: what the dashboard alerts on."""
-    last = AnalysisReport.objects.filter(experiment=experiment).order_by("-computed_at", "-id").first()
+    last = _of_phase(experiment, phase).order_by("-computed_at", "-id").first()
     return last if last and last.status == AnalysisReport.Status.FAILED else None
 
 
