@@ -1,7 +1,8 @@
 from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from analysis.models import AnalysisReport, Metric
-from experiments.models import Experiment
+from experiments.models import Experiment, Phase
 
 
 def metrics_for(experiment) -> list[tuple[Metric, str]]:
@@ -44,10 +45,16 @@ def latest_failure_since_success(experiment, phase=CURRENT) -> AnalysisReport | 
 
 def latest_reports(experiment_ids) -> dict[int, tuple[AnalysisReport | None, AnalysisReport | None]]:
     """For many experiments at once, what `latest_report` and `latest_failure_since_success`
-    give for one: {experiment id: (latest succeeded report, failed run since it or None)}.
+    give for one (of the current phase): {experiment id: (latest succeeded report, failed run since it or None)}.
     Two queries whatever the number of experiments (the list page showed 200 with 401)."""
-    newest = AnalysisReport.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id")
+    # Of each experiment's current phase (0 stands for "no phases", as a report's null phase).
+    current = Phase.objects.filter(experiment=OuterRef("pk")).order_by("-number").values("number")[:1]
+    newest = (AnalysisReport.objects.filter(experiment=OuterRef("pk"))
+              .annotate(phase_or_0=Coalesce("phase", 0)).filter(phase_or_0=OuterRef("current_phase"))
+              .order_by("-computed_at", "-id"))
     latest = list(Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
+        current_phase=Coalesce(Subquery(current), 0),
+    ).annotate(
         succeeded_id=Subquery(newest.filter(status=AnalysisReport.Status.SUCCEEDED).values("id")[:1]),
         last_id=Subquery(newest.values("id")[:1]),
     ).values_list("pk", "succeeded_id", "last_id"))

@@ -66,7 +66,11 @@ def phase_to_analyse(experiment: Experiment, number: int | None = None) -> Phase
 
 
 def _window(phase: PhaseWindow | None) -> Window:
-    return Window(phase.started_at, phase.ended_at) if phase else EVERYONE
+    if phase is None:
+        return EVERYONE
+    # Phase 1 takes everyone before phase 2: an exposure stamped a moment before the
+    # start (a serving process's clock, a test's backfill) is still the experiment's.
+    return Window(phase.started_at if phase.number > 1 else None, phase.ended_at)
 
 
 def _capped(as_of: datetime, phase: PhaseWindow | None) -> datetime:

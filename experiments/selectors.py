@@ -97,6 +97,12 @@ class PhaseWindow:
     traffic_percent: float
 
 
+def ordered_weights(experiment: Experiment, weights: dict) -> dict[str, float]:
+    """In the variants' order (PostgreSQL's jsonb keeps its own)."""
+    order = [v.key for v in sorted(experiment.variants.all(), key=lambda v: v.id)]
+    return {k: weights[k] for k in sorted(weights, key=lambda k: order.index(k) if k in order else len(order))}
+
+
 class UnknownPhase(LookupError):
     pass
 
@@ -106,7 +112,8 @@ def phase_windows(experiment: Experiment) -> list[PhaseWindow]:
     out = []
     for i, p in enumerate(phases):
         ended = phases[i + 1].started_at if i + 1 < len(phases) else None
-        out.append(PhaseWindow(p.number, p.started_at, ended, dict(p.weights), p.traffic_percent))
+        out.append(PhaseWindow(p.number, p.started_at, ended, ordered_weights(experiment, p.weights),
+                               p.traffic_percent))
     return out
 
 

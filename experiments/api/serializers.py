@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
+from experiments.selectors import ordered_weights
 
 
 class LayerSerializer(serializers.ModelSerializer):
@@ -118,7 +119,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
             {"number": p.number, "started_at": serializers.DateTimeField().to_representation(p.started_at),
              "ended_at": serializers.DateTimeField().to_representation(phases[i + 1].started_at)
              if i + 1 < len(phases) else None,
-             "weights": p.weights, "traffic_percent": p.traffic_percent, "ramps": p.ramps}
+             "weights": ordered_weights(e, p.weights), "traffic_percent": p.traffic_percent, "ramps": p.ramps}
             for i, p in enumerate(phases)
         ]
 
