@@ -81,6 +81,9 @@ class AnalysisReport(models.Model):
     started_at = models.DateTimeField()
     computed_at = models.DateTimeField(help_text="when the run finished")
     as_of = models.DateTimeField(help_text="events and exposures up to this time were counted")
+    phase = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="the experiment phase analysed (users first exposed in it); empty: never started, no phases")
     duration_ms = models.PositiveIntegerField(default=0)
     settings = models.JSONField(default=dict)
     results = models.JSONField(null=True, blank=True)

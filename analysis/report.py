@@ -355,8 +355,19 @@ class SegmentResult(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReportPhase(_Part):
+    """The phase a report covers: users first exposed from started_at until ended_at
+    (None: still open), their events up to the phase's end (docs/assignment.md)."""
+
+    number: int
+    started_at: str  # ISO 8601, as stored
+    ended_at: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report(_Part):
     experiment: str
+    phase: ReportPhase | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: no phases (never started)
     settings: AnalysisSettings
     srm: SampleRatioCheck
     users: int

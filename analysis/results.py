@@ -24,6 +24,7 @@ from analysis.report import (
     MetricResult,
     PowerPlan,
     Report,
+    ReportPhase,
     SampleRatioCheck,
     SegmentResult,
     SequentialTest,
@@ -206,10 +207,12 @@ def srm_result(variants: list[VariantInfo], users: dict[int, int]) -> SampleRati
 def build_report(experiment_key: str, variants: list[VariantInfo], metrics: list[MetricInfo],
                  moments: dict[int, Moments], settings: AnalysisSettings, days_running: float,
                  series: DailySeries | None = None,
-                 segments: dict[str, dict[int, Moments]] | None = None) -> Report:
+                 segments: dict[str, dict[int, Moments]] | None = None, phase: ReportPhase | None = None) -> Report:
+    """The report; `variants` carry the weights of the phase analysed, which the SRM check expects."""
     users = {vid: m.n for vid, m in moments.items()}
     return Report(
-        experiment=experiment_key, settings=settings, srm=srm_result(variants, users), users=sum(users.values()),
+        experiment=experiment_key, phase=phase, settings=settings, srm=srm_result(variants, users),
+        users=sum(users.values()),
         days_running=days_running,
         metrics=tuple(corrected_results(
             lambda levels: [metric_result(m, variants, moments, settings, levels and levels[i])

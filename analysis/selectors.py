@@ -1,7 +1,8 @@
 from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from analysis.models import AnalysisReport, Metric
-from experiments.models import Experiment
+from experiments.models import Experiment, Phase
 
 
 def metrics_for(experiment) -> list[tuple[Metric, str]]:
@@ -18,22 +19,42 @@ def metrics_for(experiment) -> list[tuple[Metric, str]]:
     return out
 
 
-def latest_report(experiment, status=AnalysisReport.Status.SUCCEEDED) -> AnalysisReport | None:
-    return AnalysisReport.objects.filter(experiment=experiment, status=status).order_by("-computed_at", "-id").first()
+CURRENT = "current"  # the experiment's current phase, whatever its number
 
 
-def latest_failure_since_success(experiment) -> AnalysisReport | None:
+def _of_phase(experiment, phase):
+    """An experiment's reports of one phase: `phase` a number, CURRENT, or None (an
+    experiment without phases, whose reports count every user)."""
+    if phase == CURRENT:
+        phase = experiment.phases.order_by("-number").values_list("number", flat=True).first()
+    reports = AnalysisReport.objects.filter(experiment=experiment)
+    return reports.filter(phase__isnull=True) if phase is None else reports.filter(phase=phase)
+
+
+def latest_report(experiment, status=AnalysisReport.Status.SUCCEEDED, phase=CURRENT) -> AnalysisReport | None:
+    """The newest report of a phase (by default the current one): a phase's results are
+    never another phase's."""
+    return _of_phase(experiment, phase).filter(status=status).order_by("-computed_at", "-id").first()
+
+
+def latest_failure_since_success(experiment, phase=CURRENT) -> AnalysisReport | None:
     """The last failed run, when no run has succeeded since: what the dashboard alerts on."""
-    last = AnalysisReport.objects.filter(experiment=experiment).order_by("-computed_at", "-id").first()
+    last = _of_phase(experiment, phase).order_by("-computed_at", "-id").first()
     return last if last and last.status == AnalysisReport.Status.FAILED else None
 
 
 def latest_reports(experiment_ids) -> dict[int, tuple[AnalysisReport | None, AnalysisReport | None]]:
     """For many experiments at once, what `latest_report` and `latest_failure_since_success`
-    give for one: {experiment id: (latest succeeded report, failed run since it or None)}.
+    give for one (of the current phase): {experiment id: (latest succeeded report, failed run since it or None)}.
     Two queries whatever the number of experiments (the list page showed 200 with 401)."""
-    newest = AnalysisReport.objects.filter(experiment=OuterRef("pk")).order_by("-computed_at", "-id")
+    # Of each experiment's current phase (0 stands for "no phases", as a report's null phase).
+    current = Phase.objects.filter(experiment=OuterRef("pk")).order_by("-number").values("number")[:1]
+    newest = (AnalysisReport.objects.filter(experiment=OuterRef("pk"))
+              .annotate(phase_or_0=Coalesce("phase", 0)).filter(phase_or_0=OuterRef("current_phase"))
+              .order_by("-computed_at", "-id"))
     latest = list(Experiment.objects.filter(pk__in=list(experiment_ids)).annotate(
+        current_phase=Coalesce(Subquery(current), 0),
+    ).annotate(
         succeeded_id=Subquery(newest.filter(status=AnalysisReport.Status.SUCCEEDED).values("id")[:1]),
         last_id=Subquery(newest.values("id")[:1]),
     ).values_list("pk", "succeeded_id", "last_id"))

@@ -7,15 +7,24 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, connection
 
 from analysis import results as R
 from analysis import selectors
 from analysis.models import AnalysisReport
-from analysis.report import AnalysisSettings, DailySeries, Report
-from analysis.sufficient_statistics import MetricSpec, daily_moments, plan, product_pairs, variant_moments
+from analysis.report import AnalysisSettings, DailySeries, Report, ReportPhase
+from analysis.sufficient_statistics import (
+    EVERYONE,
+    MetricSpec,
+    Window,
+    daily_moments,
+    plan,
+    product_pairs,
+    variant_moments,
+)
 from experiments.models import Experiment
-from experiments.selectors import serving_by_variant
+from experiments.selectors import PhaseWindow, UnknownPhase, phase_window, serving_by_variant
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +56,38 @@ def days_running(experiment: Experiment, as_of: datetime) -> float | None:
     return max(0.0, (end - experiment.started_at).total_seconds() / 86400)
 
 
-def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool) -> DailySeries:
+def phase_to_analyse(experiment: Experiment, number: int | None = None) -> PhaseWindow | None:
+    """Phase `number`, by default the current one; None for an experiment without phases
+    (never started): then every user counts. An unknown number is a field error."""
+    try:
+        return phase_window(experiment, number)
+    except UnknownPhase as exc:
+        raise ValidationError({"phase": [str(exc)]}) from exc
+
+
+def _window(phase: PhaseWindow | None) -> Window:
+    if phase is None:
+        return EVERYONE
+    # Phase 1 takes everyone before phase 2: an exposure stamped a moment before the
+    # start (a serving process's clock, a test's backfill) is still the experiment's.
+    return Window(phase.started_at if phase.number > 1 else None, phase.ended_at)
+
+
+def _capped(as_of: datetime, phase: PhaseWindow | None) -> datetime:
+    """A past phase is read as it stood when it ended: its users' events after the next
+    phase began (when some of them may have moved variant) do not count."""
+    return min(as_of, phase.ended_at) if phase and phase.ended_at else as_of
+
+
+def _days_in_phase(experiment: Experiment, phase: PhaseWindow | None, as_of: datetime) -> float:
+    if phase is None:
+        return days_running(experiment, as_of) or 0.0
+    end = min(as_of, experiment.stopped_at) if experiment.stopped_at else as_of
+    return max(0.0, (end - phase.started_at).total_seconds() / 86400)
+
+
+def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool,
+            phase: PhaseWindow | None = None) -> DailySeries:
     """The primary metric's daily cumulative series.
 
     Each past day's point is the state its last analysis saw, carried over from the
@@ -55,14 +95,14 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
     today's point comes from this run's moments: no extra pass over the events. The
     first analysis (or `backfill`) recomputes every day in one query instead."""
     today = as_of.astimezone(UTC).date()
-    previous = None if backfill else selectors.latest_report(experiment)
+    previous = None if backfill else selectors.latest_report(experiment, phase=phase.number if phase else None)
     carried = None
     if previous is not None and previous.as_of <= as_of:
         old = Report.from_json(previous.results or {}).series
         if old is not None and old.metric == primary.key:
             carried = old.before(today)
     if carried is None:
-        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of)
+        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of, window=_window(phase))
         return R.daily_series(primary, variants, daily.days, daily.by_variant, settings, source="backfill")
     now = {vid: [m.select(primary.post)] for vid, m in moments.items()}
     point = R.daily_series(primary, variants, [today], now, settings)
@@ -70,40 +110,51 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
 
 
 def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
-            progress=None, backfill_series: bool = False) -> Report:
-    """The report of an experiment as of a time. Runs one aggregate query for all
-    metrics, one for the primary metric's daily series, and one more for segments."""
+            progress=None, backfill_series: bool = False, phase: PhaseWindow | None = None) -> Report:
+    """The report of an experiment's phase (None: every user, for an experiment without
+    phases) as of a time. Runs one aggregate query for all metrics, one for the primary
+    metric's daily series, and one more for segments."""
     step = progress or (lambda name: None)
+    as_of = _capped(as_of, phase)
+    window = _window(phase)
     settings = analysis_settings(experiment, segment_by, cuped)
     chosen = selectors.metrics_for(experiment)
     variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
     pairs = product_pairs(layouts)
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
                             tuple(layouts[m.key].pre)) for m, role in chosen]
-    variants = [R.VariantInfo(v.id, v.key, v.weight, v.is_control) for v in experiment.variants.all()]
+    # The SRM check expects the split of the phase analysed, not today's weights.
+    weights = phase.weights if phase else {}
+    variants = [R.VariantInfo(v.id, v.key, weights.get(v.key, v.weight), v.is_control)
+                for v in experiment.variants.all()]
     if variants and not any(v.is_control for v in variants):
         variants[0] = R.VariantInfo(variants[0].id, variants[0].key, variants[0].weight, True)
 
-    raw = variant_moments(experiment.id, variables, pairs, as_of)
+    raw = variant_moments(experiment.id, variables, pairs, as_of, window=window)
     moments = {vid: m for (vid, _), m in raw.items()}
     step(STEPS[0])
 
     series = None
     primary = next((m for m in metrics if m.role == "primary"), None)
     if primary is not None:
-        series = _series(experiment, primary, variables, variants, moments, as_of, settings, backfill_series)
+        series = _series(experiment, primary, variables, variants, moments, as_of, settings, backfill_series, phase)
     step(STEPS[1])
 
     segments = None
     if segment_by:
         by_segment: dict[str, dict[int, object]] = {}
-        for (vid, seg), m in variant_moments(experiment.id, variables, pairs, as_of, segment_by=segment_by).items():
+        for (vid, seg), m in variant_moments(experiment.id, variables, pairs, as_of, segment_by=segment_by,
+                                             window=window).items():
             by_segment.setdefault("(none)" if seg is None else seg, {})[vid] = m
         segments = by_segment
     step(STEPS[2])
 
+    covered = None
+    if phase is not None:
+        covered = ReportPhase(number=phase.number, started_at=phase.started_at.isoformat(),
+                              ended_at=phase.ended_at.isoformat() if phase.ended_at else None)
     report = R.build_report(experiment.key, variants, metrics, moments, settings,
-                            days_running(experiment, as_of) or 0.0, series, segments)
+                            _days_in_phase(experiment, phase, as_of), series, segments, phase=covered)
     step(STEPS[3])
     return report
 
@@ -129,20 +180,22 @@ def _exclusive(experiment_id: int):
 
 def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.MANUAL, actor=None,
                  segment_by: str | None = None, cuped: bool = True, as_of: datetime | None = None,
-                 progress=None, backfill_series: bool = False) -> AnalysisReport:
-    """Analyse and store a report. On failure a failed report with the reason is stored
-    and AnalysisFailed raised; a lost database connection propagates (nothing can be
-    recorded then, and the caller retries)."""
+                 progress=None, backfill_series: bool = False, phase: int | None = None) -> AnalysisReport:
+    """Analyse one phase (by default the current one) and store a report. An unknown
+    phase is a ValidationError on `phase`, before anything runs. On failure a failed
+    report with the reason is stored and AnalysisFailed raised; a lost database
+    connection propagates (nothing can be recorded then, and the caller retries)."""
+    window = phase_to_analyse(experiment, phase)
     started = datetime.now(UTC)
-    as_of = as_of or started
+    as_of = _capped(as_of or started, window)
     clock = time.perf_counter()
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     fields = {"experiment": experiment, "trigger": trigger, "requested_by": user, "started_at": started,
-              "as_of": as_of}
+              "as_of": as_of, "phase": window.number if window else None}
     with _exclusive(experiment.id):
         try:
             result = compute(experiment, as_of, segment_by=segment_by, cuped=cuped, progress=progress,
-                             backfill_series=backfill_series)
+                             backfill_series=backfill_series, phase=window)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:

@@ -183,25 +183,50 @@ def _join_condition(variables, d: _Dialect) -> str:
     return f"e.t >= x.t0_pre{int(longest)}" if longest else "e.t >= x.t0"
 
 
-def _exposed(d: _Dialect, experiment_id, as_of, segment_by, variables=()) -> tuple[str, list]:
-    """The x CTE: the experiment's exposed users, first exposed by the analysis time."""
+@dataclass(frozen=True)
+class Window:
+    """Which exposed users count: first exposed in [start, end) (either open). A phase's
+    window; the default counts every user, as before phases."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def sql(self, d: "_Dialect") -> tuple[str, list]:
+        cond, params = "", []
+        if self.start is not None:
+            cond += " AND first_exposed_at >= %s"
+            params.append(d.time_value(self.start))
+        if self.end is not None:
+            cond += " AND first_exposed_at < %s"
+            params.append(d.time_value(self.end))
+        return cond, params
+
+
+EVERYONE = Window()
+
+
+def _exposed(d: _Dialect, experiment_id, as_of, segment_by, variables=(), window: Window = EVERYONE
+             ) -> tuple[str, list]:
+    """The x CTE: the experiment's exposed users, first exposed in the window by the analysis time."""
     params: list = []
     seg = ""
     if segment_by:
         seg = f", {d.segment()} AS segment"
         params.append(d.segment_param(segment_by))
+    window_sql, window_params = window.sql(d)
     sql = f"""x0 AS (
             SELECT id AS xid, user_id, variant_id, {d.time('first_exposed_at')} AS t0{seg}
             FROM experiments_exposure x
-            WHERE experiment_id = %s AND NOT forced AND first_exposed_at <= %s
+            WHERE experiment_id = %s AND NOT forced AND first_exposed_at <= %s{window_sql}
         ),
         x AS (SELECT x0.*{_bounds(variables, d)} FROM x0)"""
-    return sql, params + [experiment_id, d.time_value(as_of)]
+    return sql, params + [experiment_id, d.time_value(as_of), *window_params]
 
 
-def _sources(d: _Dialect, variables, experiment_id, as_of, since, segment_by, post_only=False):
+def _sources(d: _Dialect, variables, experiment_id, as_of, since, segment_by, post_only=False,
+             window: Window = EVERYONE):
     """The x and e CTEs, with their parameters."""
-    x_sql, params = _exposed(d, experiment_id, as_of, segment_by, variables)
+    x_sql, params = _exposed(d, experiment_id, as_of, segment_by, variables, window)
     types = sorted({t for v in variables for t in v.types if not (post_only and v.pre_days)})
     sql = f"""
         WITH {x_sql},
@@ -213,9 +238,11 @@ def _sources(d: _Dialect, variables, experiment_id, as_of, since, segment_by, po
     return sql, params + [d.time_value(since), d.time_value(as_of)]
 
 
-def _earliest_event_needed(cursor, experiment_id: int, variables: list[Variable]) -> datetime | None:
-    cursor.execute("SELECT MIN(first_exposed_at) FROM experiments_exposure WHERE experiment_id = %s AND NOT forced",
-                   [experiment_id])
+def _earliest_event_needed(cursor, d: _Dialect, experiment_id: int, variables: list[Variable],
+                           window: Window = EVERYONE) -> datetime | None:
+    window_sql, window_params = window.sql(d)
+    cursor.execute("SELECT MIN(first_exposed_at) FROM experiments_exposure WHERE experiment_id = %s AND NOT forced"
+                   + window_sql, [experiment_id, *window_params])
     (first,) = cursor.fetchone()
     if first is None:
         return None
@@ -243,17 +270,19 @@ def _run(using: str, sql: str, params: list) -> list[tuple]:
 
 
 def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[tuple[int, int]], as_of: datetime,
-                    segment_by: str | None = None, using: str = "default") -> dict[tuple[int, str | None], Moments]:
-    """{(variant_id, segment): Moments over `variables`}; products outside `pairs` are nan.
+                    segment_by: str | None = None, using: str = "default", window: Window = EVERYONE,
+                    ) -> dict[tuple[int, str | None], Moments]:
+    """{(variant_id, segment): Moments over `variables`}, over the users first exposed in
+    `window`; products outside `pairs` are nan.
 
     Variants without any exposed user are absent."""
     conn = connections[using]
     d = _Dialect(conn.vendor)
     with conn.cursor() as cursor:
-        since = _earliest_event_needed(cursor, experiment_id, variables)
+        since = _earliest_event_needed(cursor, d, experiment_id, variables, window)
     if since is None:
         return {}
-    sources, params = _sources(d, variables, experiment_id, as_of, since, segment_by)
+    sources, params = _sources(d, variables, experiment_id, as_of, since, segment_by, window=window)
     k = len(variables)
     per_user = ",\n                ".join(f"{_per_user_expression(v, d)} AS v{i}" for i, v in enumerate(variables))
     values = ", ".join(f"{_as_value(v, f'v{i}')} AS v{i}" for i, v in enumerate(variables))
@@ -297,7 +326,7 @@ class DailyMoments:
 
 
 def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime,
-                  using: str = "default") -> DailyMoments:
+                  using: str = "default", window: Window = EVERYONE) -> DailyMoments:
     """The cumulative moments at the end of each UTC day up to `as_of`, for one or two
     post-exposure variables (a metric's numerator and denominator).
 
@@ -309,17 +338,17 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
     conn = connections[using]
     d = _Dialect(conn.vendor)
     with conn.cursor() as cursor:
-        since = _earliest_event_needed(cursor, experiment_id, variables)
+        since = _earliest_event_needed(cursor, d, experiment_id, variables, window)
     if since is None:
         return DailyMoments([], {})
-    sources, params = _sources(d, variables, experiment_id, as_of, since, None, post_only=True)
+    sources, params = _sources(d, variables, experiment_id, as_of, since, None, post_only=True, window=window)
     k = len(variables)
     names = ["a", "b"][:k]
     per_day = ", ".join(f"{_per_user_expression(v, d)} AS {n}" for v, n in zip(variables, names, strict=True))
-    window = "OVER (PARTITION BY xid ORDER BY day)"
-    running = ", ".join(f"{'MAX' if v.any else 'SUM'}({_as_value(v, n)}) {window} AS c{n}"
+    over = "OVER (PARTITION BY xid ORDER BY day)"
+    running = ", ".join(f"{'MAX' if v.any else 'SUM'}({_as_value(v, n)}) {over} AS c{n}"
                         for v, n in zip(variables, names, strict=True))
-    lagged = ", ".join(f"c{n}, COALESCE(LAG(c{n}) {window}, 0) AS p{n}" for n in names)
+    lagged = ", ".join(f"c{n}, COALESCE(LAG(c{n}) {over}, 0) AS p{n}" for n in names)
     pair_names = [(a, b) for i, a in enumerate(names) for b in names[i:]]
     deltas = ", ".join([f"SUM(c{n} - p{n})" for n in names]
                        + [f"SUM({d.as_float(f'c{a} * c{b} - p{a} * p{b}')})" for a, b in pair_names])

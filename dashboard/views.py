@@ -21,6 +21,7 @@ from dashboard import presenters as p
 from experiments import rollouts, services
 from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer
 from experiments.models import Experiment, Layer, Rollout
+from experiments.selectors import phase_windows, timeline
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
 
@@ -182,6 +183,7 @@ def experiment_detail(request, key):
                    for x in others],
         "slice": {"left": e.bucket_start / 100, "width": (e.bucket_end - e.bucket_start) / 100},
         "audit": e.audit_log.select_related("actor")[:50],
+        "timeline": timeline(e),
         "can_edit": perms.can_edit(request.user, e), "can_run": perms.can_run(request.user, e),
         "actions": [a for a, (sources, _) in services.TRANSITIONS.items() if e.status in sources],
         "shipped": e.audit_log.filter(action="ship").select_related("actor").first() if e.shipped_variant else None,
@@ -286,14 +288,34 @@ def experiment_update(request, key):
     return redirect("dashboard:experiment-detail", key=e.key)
 
 
+def _phase_asked(request, e):
+    """The phase a results request names (?phase=N, or the re-run form's field), checked
+    by the analysis's own rule; None: the current one. ValidationError for a bad one."""
+    raw = (request.POST if request.method == "POST" else request.GET).get("phase", "").strip()
+    if not raw:
+        return analysis_services.phase_to_analyse(e)
+    if not raw.isdigit():
+        raise ValidationError({"phase": [f"{raw!r} is not a phase number."]})
+    return analysis_services.phase_to_analyse(e, int(raw))
+
+
 @login_required
 def experiment_results(request, key):
     e = _experiment(key)
-    report = analysis_selectors.latest_report(e)
-    failure = analysis_selectors.latest_failure_since_success(e)
+    try:
+        phase = _phase_asked(request, e)
+    except ValidationError as exc:
+        for m in exc.message_dict["phase"]:
+            messages.error(request, f"phase: {m}")
+        return redirect("dashboard:experiment-results", key=e.key)
+    number = phase.number if phase else None
+    report = analysis_selectors.latest_report(e, phase=number)
+    failure = analysis_selectors.latest_failure_since_success(e, phase=number)
     cuped = request.GET.get("cuped") == "1"
     sequential = request.GET.get("mode") == "sequential"
+    phases = phase_windows(e)
     context = {"e": e, "report": report, "failure": failure, "cuped": cuped, "sequential": sequential,
+               "phase": phase, "phases": phases, "current_phase": phases[-1].number if phases else None,
                "can_analyze": perms.can_analyze(request.user),
                "history": AnalysisReport.objects.filter(experiment=e).defer("results")[:20]}
     if report is not None:
@@ -317,13 +339,20 @@ def experiment_analyze(request, key):
     if not perms.can_analyze(request.user):
         raise PermissionDenied("Your role cannot run analyses.")
     try:
-        analysis_services.run_analysis(e, trigger=AnalysisReport.Trigger.MANUAL, actor=request.user)
+        phase = _phase_asked(request, e)
+        analysis_services.run_analysis(e, trigger=AnalysisReport.Trigger.MANUAL, actor=request.user,
+                                       phase=phase.number if phase else None)
         messages.success(request, "Analysis finished.")
+    except ValidationError as exc:
+        for m in exc.messages:
+            messages.error(request, f"phase: {m}")
+        return redirect(reverse("dashboard:experiment-results", kwargs={"key": e.key}))
     except analysis_services.AnalysisBusy:
         messages.error(request, "An analysis of this experiment is already running; try again shortly.")
     except analysis_services.AnalysisFailed as exc:
         messages.error(request, f"The analysis failed: {exc.report.error}")
-    return redirect(reverse("dashboard:experiment-results", kwargs={"key": e.key}))
+    url = reverse("dashboard:experiment-results", kwargs={"key": e.key})
+    return redirect(f"{url}?phase={phase.number}" if phase and phase.number != e.phases.count() else url)
 
 
 @login_required

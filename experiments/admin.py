@@ -7,6 +7,7 @@ from experiments.models import (
     Exposure,
     Holdout,
     Layer,
+    Phase,
     Rollout,
     Variant,
     VariantServing,
@@ -16,6 +17,17 @@ from experiments.models import (
 class VariantInline(admin.TabularInline):
     model = Variant
     extra = 0
+
+
+class PhaseInline(admin.TabularInline):
+    # Read only: phases are what happened; the services open them (docs/assignment.md).
+    model = Phase
+    extra = 0
+    can_delete = False
+    readonly_fields = ("number", "started_at", "weights", "traffic_percent", "ramps")
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Layer)
@@ -63,7 +75,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_filter = ("status", "surface", "layer")
     search_fields = ("key", "name")
     readonly_fields = ("salt", "allocation", "created_at", "updated_at")
-    inlines = [VariantInline]
+    inlines = [VariantInline, PhaseInline]
 
 
 @admin.register(Variant)

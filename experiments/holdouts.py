@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from experiments import assignment as a
 from experiments import surfaces
-from experiments.models import BUCKETS, SURFACES, AuditLog, Experiment, Holdout, Layer, Variant
+from experiments.models import BUCKETS, SURFACES, AuditLog, Experiment, Holdout, Layer, Phase, Variant
 
 HELD_BACK = "held_back"
 LAUNCHED = "launched"
@@ -68,6 +68,7 @@ def start(*, surface: str, percent, actor=None) -> Holdout:
         Variant(experiment=experiment, key=LAUNCHED, name="Launched", weight=weights[LAUNCHED],
                 recommender={"name": "surface defaults", "params": {}}),
     ])
+    Phase.objects.create(experiment=experiment, number=1, started_at=now, weights=weights, traffic_percent=100)
     holdout = Holdout.objects.create(surface=surface, percent=float(percent), defaults=defaults,
                                      experiment=experiment)
     AuditLog.objects.create(experiment=experiment, actor=experiment.owner, action="create", before=None,

@@ -209,6 +209,28 @@ class VariantServing(models.Model):
         return f"{self.variant_id} on {self.day}: {self.fallbacks}/{self.requests} fell back"
 
 
+class Phase(models.Model):
+    """A stretch of a started experiment with one set of weights (docs/assignment.md,
+    "Phases"). The first start opens phase 1; every later weight change opens the next.
+    A traffic ramp stays inside the phase and is kept in `ramps` for the timeline. A
+    phase ends where the next one starts; analysis reads one phase at a time."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    weights = models.JSONField(help_text="{variant key: weight} for the whole phase")
+    traffic_percent = models.FloatField(help_text="at the phase's start; see ramps for later changes")
+    ramps = models.JSONField(default=list, blank=True,
+                             help_text='traffic changes inside the phase: [{"at", "from", "to"}], oldest first')
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["experiment", "number"], name="phase_number_unique")]
+
+    def __str__(self):
+        return f"{self.experiment_id} phase {self.number}"
+
+
 class AuditLog(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="audit_log")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+from datetime import datetime
 
 from django.db.models import Prefetch
 
@@ -104,7 +105,65 @@ def _without_overlaps(layer_key, experiments):
 
 
 def experiments_for_api():
-    return Experiment.objects.select_related("layer", "owner", "rollout").prefetch_related("variants")
+    return Experiment.objects.select_related("layer", "owner", "rollout").prefetch_related("variants", "phases")
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseWindow:
+    """One phase as analysis reads it: users first exposed in [started_at, ended_at),
+    compared against `weights`. ended_at is the next phase's start; None for the current phase."""
+
+    number: int
+    started_at: datetime
+    ended_at: datetime | None
+    weights: dict[str, float]
+    traffic_percent: float
+
+
+def ordered_weights(experiment: Experiment, weights: dict) -> dict[str, float]:
+    """In the variants' order (PostgreSQL's jsonb keeps its own)."""
+    order = [v.key for v in sorted(experiment.variants.all(), key=lambda v: v.id)]
+    return {k: weights[k] for k in sorted(weights, key=lambda k: order.index(k) if k in order else len(order))}
+
+
+class UnknownPhase(LookupError):
+    pass
+
+
+def phase_windows(experiment: Experiment) -> list[PhaseWindow]:
+    phases = sorted(experiment.phases.all(), key=lambda p: p.number)  # all(): a prefetch serves it
+    out = []
+    for i, p in enumerate(phases):
+        ended = phases[i + 1].started_at if i + 1 < len(phases) else None
+        out.append(PhaseWindow(p.number, p.started_at, ended, ordered_weights(experiment, p.weights),
+                               p.traffic_percent))
+    return out
+
+
+def phase_window(experiment: Experiment, number: int | None = None) -> PhaseWindow | None:
+    """Phase `number`, or the current (latest) one when None; None for an experiment
+    that has no phases (never started). UnknownPhase, with the reason, for a number it lacks."""
+    windows = phase_windows(experiment)
+    if number is None:
+        return windows[-1] if windows else None
+    for w in windows:
+        if w.number == number:
+            return w
+    if not windows:
+        raise UnknownPhase(f"{experiment.key} has no phases yet: it has not been started.")
+    raise UnknownPhase(f"{experiment.key} has no phase {number}; its phases are 1 to {windows[-1].number}.")
+
+
+def timeline(experiment: Experiment) -> list[dict]:
+    """Phases and the traffic ramps inside them, oldest first, for the dashboard."""
+    rows = []
+    for w, phase in zip(phase_windows(experiment), sorted(experiment.phases.all(), key=lambda p: p.number),
+                        strict=True):
+        rows.append({"kind": "phase", "number": w.number, "at": w.started_at, "ended_at": w.ended_at,
+                     "weights": w.weights, "traffic_percent": w.traffic_percent})
+        rows += [{"kind": "ramp", "number": w.number, "at": datetime.fromisoformat(r["at"]), "from": r["from"],
+                  "to": r["to"]} for r in phase.ramps]
+    return rows
 
 
 def taken_slices(layer: Layer, exclude_id: int | None = None) -> list[tuple[int, int, str]]:

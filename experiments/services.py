@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from experiments import assignment as a
 from experiments import holdouts, references, rollouts, surfaces
-from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Variant
+from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Phase, Variant
 from experiments.selectors import taken_slices
 
 Status = Experiment.Status
@@ -35,7 +35,8 @@ ALWAYS_EDITABLE = {"name", "description", "hypothesis", "end_at"}
 EDITABLE = {
     Status.DRAFT: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids", "targeting", "layer_buckets",
                                      "primary_metric", "guardrail_metrics", "minimum_detectable_effect"},
-    Status.RUNNING: ALWAYS_EDITABLE | {"traffic_percent", "forced_user_ids"},
+    # Weights may change while running: the change opens a new phase, analysed on its own.
+    Status.RUNNING: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids"},
     Status.PAUSED: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids"},
     Status.STOPPED: ALWAYS_EDITABLE,
     Status.SHIPPED: ALWAYS_EDITABLE,
@@ -65,6 +66,7 @@ def snapshot(experiment: Experiment) -> dict:
         "minimum_detectable_effect": experiment.minimum_detectable_effect,
         "allocation": experiment.allocation,
         "shipped_variant": experiment.shipped_variant,
+        "phase": experiment.phases.order_by("-number").values_list("number", flat=True).first(),
         "variants": [
             {"key": v.key, "weight": v.weight, "is_control": v.is_control, "recommender": v.recommender,
              "forced_user_ids": v.forced_user_ids}
@@ -278,6 +280,8 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
         errors.update(slice_errors)
     _raise(errors)
 
+    if experiment.started_at is not None:  # before the fields change: it reads the old traffic and weights
+        _record_phase_change(experiment, {k: v.weight for k, v in variants.items()}, changes, timezone.now())
     for field in ("name", "description", "hypothesis", "end_at", "traffic_percent", "targeting", "primary_metric",
                   "guardrail_metrics", "minimum_detectable_effect"):
         if field in changes:
@@ -297,6 +301,38 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
     experiment.save()
     _audit(experiment, actor, "update", before, snapshot(experiment))
     return experiment
+
+
+def _record_phase_change(experiment: Experiment, old_weights: dict, changes: dict, now) -> None:
+    """After the first start, new weights open the next phase and a traffic change is a
+    ramp inside the current one (docs/assignment.md, "Phases")."""
+    current = experiment.phases.order_by("-number").first()
+    if current is None:  # started before phases existed and not migrated: begin the record here
+        current = Phase.objects.create(experiment=experiment, number=1, started_at=experiment.started_at,
+                                       weights=old_weights, traffic_percent=experiment.traffic_percent)
+    traffic = changes.get("traffic_percent", experiment.traffic_percent)
+    weights = changes.get("weights")
+    if weights is not None and any(not math.isclose(weights[k], old_weights[k]) for k in old_weights):
+        if _opened_while_paused(experiment, current):
+            # Nobody has been exposed since this phase opened: change it rather than
+            # leave an empty phase behind.
+            current.weights, current.traffic_percent = dict(weights), traffic
+            current.save(update_fields=["weights", "traffic_percent"])
+        else:
+            Phase.objects.create(experiment=experiment, number=current.number + 1, started_at=now,
+                                 weights=dict(weights), traffic_percent=traffic)
+        return
+    if "traffic_percent" in changes and not math.isclose(traffic, experiment.traffic_percent):
+        current.ramps = [*current.ramps, {"at": now.isoformat(), "from": experiment.traffic_percent, "to": traffic}]
+        current.save(update_fields=["ramps"])
+
+
+def _opened_while_paused(experiment: Experiment, phase: Phase) -> bool:
+    """The phase was opened while the experiment is paused and it has not run since."""
+    if experiment.status != Status.PAUSED or phase.number == 1:
+        return False
+    paused_at = experiment.audit_log.filter(action="pause").values_list("at", flat=True).first()
+    return paused_at is not None and phase.started_at >= paused_at
 
 
 @transaction.atomic
@@ -333,6 +369,9 @@ def transition(experiment: Experiment, action: str, *, actor, variant: str | Non
                           actor=actor, source=f"ship {experiment.key}: {variant}")
     if action == "start" and experiment.started_at is None:
         experiment.started_at = now
+        Phase.objects.create(experiment=experiment, number=1, started_at=now,
+                             traffic_percent=experiment.traffic_percent,
+                             weights={v.key: v.weight for v in experiment.variants.order_by("id")})
     if target in (Status.STOPPED, Status.SHIPPED) and experiment.stopped_at is None:
         experiment.stopped_at = now
     experiment.status = target

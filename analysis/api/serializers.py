@@ -28,7 +28,18 @@ class MetricSerializer(serializers.ModelSerializer):
         return attrs
 
 
+def _phase_field(**kwargs):
+    return serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="the phase to analyse (users first exposed in it); default: the current phase", **kwargs)
+
+
+class PhaseQuerySerializer(serializers.Serializer):
+    phase = _phase_field()
+
+
 class AnalyzeRequestSerializer(serializers.Serializer):
+    phase = _phase_field()
     segment_by = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,64}$", required=False, allow_null=True, default=None,
                                         help_text="an exposure attribute to split results by (platform, country…)")
     cuped = serializers.BooleanField(required=False, default=True)
@@ -43,8 +54,8 @@ class ReportSummarySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AnalysisReport
-        fields = ["id", "status", "trigger", "requested_by", "started_at", "computed_at", "as_of", "duration_ms",
-                  "error"]
+        fields = ["id", "status", "trigger", "phase", "requested_by", "started_at", "computed_at", "as_of",
+                  "duration_ms", "error"]
 
     def get_requested_by(self, report) -> str | None:
         return report.requested_by.get_username() if report.requested_by_id else None
@@ -54,6 +65,8 @@ class ResultsSerializer(serializers.Serializer):
     """Documentation of the results document (see docs/statistics.md)."""
 
     experiment = serializers.CharField()
+    phase = serializers.DictField(required=False, help_text='{"number", "started_at", "ended_at"}: the users '
+                                  "first exposed in this phase; absent for an experiment never started")
     report_id = serializers.IntegerField()
     status = serializers.CharField()
     computed_at = serializers.DateTimeField()

@@ -15,6 +15,7 @@ from core.api.renderers import FastJSONRenderer
 from experiments.models import Experiment
 
 FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv or json: a download")
+PHASE = OpenApiParameter("phase", int, description="the phase (users first exposed in it); default: the current one")
 
 
 def _download(response: Response, request, name: str) -> Response:
@@ -33,14 +34,24 @@ class ExperimentReportView(APIView):
 
 
 class ResultsView(ExperimentReportView):
-    @extend_schema(summary="The latest analysis of an experiment", parameters=[FORMAT],
-                   responses={200: s.ResultsSerializer, 404: OpenApiResponse(description="not analysed yet")})
+    @extend_schema(summary="The latest analysis of an experiment's phase", parameters=[FORMAT, PHASE],
+                   responses={200: s.ResultsSerializer, 400: OpenApiResponse(description="no such phase"),
+                              404: OpenApiResponse(description="not analysed yet")})
     def get(self, request, key):
         experiment = self.experiment(key)
-        report = selectors.latest_report(experiment)
-        failure = selectors.latest_failure_since_success(experiment)
+        query = s.PhaseQuerySerializer(data={"phase": request.query_params.get("phase") or None})
+        query.is_valid(raise_exception=True)
+        phase = services.phase_to_analyse(experiment, query.validated_data["phase"])
+        number = phase.number if phase else None
+        report = selectors.latest_report(experiment, phase=number)
+        failure = selectors.latest_failure_since_success(experiment, phase=number)
         if report is None:
+            # As GrowthBook does: a phase not analysed yet has no results (another phase's
+            # would count other users against other weights); analysing it is one POST.
             detail = "This experiment has not been analysed yet: POST to its analyze endpoint."
+            if phase is not None:
+                detail = (f"Phase {phase.number} has not been analysed yet: POST to the analyze endpoint "
+                          f'(with {{"phase": {phase.number}}} for a past phase).')
             if failure:
                 detail = f"The last analysis failed: {failure.error}"
             raise NotFound(detail)
@@ -69,12 +80,16 @@ class ReportDetailView(ExperimentReportView):
 
 
 class AnalyzeView(ExperimentReportView):
-    @extend_schema(summary="Run the analysis now", request=s.AnalyzeRequestSerializer,
-                   responses={201: s.ResultsSerializer, 409: OpenApiResponse(description="already running"),
+    @extend_schema(summary="Run the analysis now", request=s.AnalyzeRequestSerializer, parameters=[PHASE],
+                   responses={201: s.ResultsSerializer, 400: OpenApiResponse(description="field errors"),
+                              409: OpenApiResponse(description="already running"),
                               422: OpenApiResponse(description="the analysis failed; the reason is recorded")})
     def post(self, request, key):
         experiment = self.experiment(key)
-        body = s.AnalyzeRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+        data = request.data.copy() if isinstance(request.data, dict) else {}
+        if "phase" not in data and request.query_params.get("phase"):
+            data["phase"] = request.query_params["phase"]  # the body's wins when both say
+        body = s.AnalyzeRequestSerializer(data=data)
         body.is_valid(raise_exception=True)
         try:
             report = services.run_analysis(experiment, trigger=AnalysisReport.Trigger.API, actor=request.user,

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from experiments import rollouts
 from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
+from experiments.selectors import ordered_weights
 
 
 class LayerSerializer(serializers.ModelSerializer):
@@ -106,14 +107,15 @@ class ExperimentSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
     variants = serializers.SerializerMethodField()
     rollout = serializers.SerializerMethodField()
+    phases = serializers.SerializerMethodField()
 
     class Meta:
         model = Experiment
         fields = [
             "key", "name", "hypothesis", "description", "owner", "surface", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
-            "minimum_detectable_effect", "variants", "shipped_variant", "rollout", "started_at", "stopped_at",
-            "end_at", "created_at", "updated_at",
+            "minimum_detectable_effect", "variants", "phases", "shipped_variant", "rollout", "started_at",
+            "stopped_at", "end_at", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -132,6 +134,17 @@ class ExperimentSerializer(serializers.ModelSerializer):
             {"key": v.key, "name": v.name, "weight": v.weight, "is_control": v.is_control,
              "recommender": v.recommender, "forced_user_ids": v.forced_user_ids}
             for v in e.variants.all()
+        ]
+
+    def get_phases(self, e) -> list[dict]:
+        """Oldest first; traffic_percent is the phase's at its start, ramps its changes since."""
+        phases = sorted(e.phases.all(), key=lambda p: p.number)
+        return [
+            {"number": p.number, "started_at": serializers.DateTimeField().to_representation(p.started_at),
+             "ended_at": serializers.DateTimeField().to_representation(phases[i + 1].started_at)
+             if i + 1 < len(phases) else None,
+             "weights": ordered_weights(e, p.weights), "traffic_percent": p.traffic_percent, "ramps": p.ramps}
+            for i, p in enumerate(phases)
         ]
 
 

@@ -9,7 +9,15 @@ import pytest
 
 from analysis.builtin_metrics import BUILTIN_METRICS
 from analysis.stats.moments import Moments
-from analysis.sufficient_statistics import MetricSpec, Variable, daily_moments, plan, product_pairs, variant_moments
+from analysis.sufficient_statistics import (
+    MetricSpec,
+    Variable,
+    Window,
+    daily_moments,
+    plan,
+    product_pairs,
+    variant_moments,
+)
 from tests.analysis.conftest import ALIASES, add_events, add_exposures, clear_events, make_experiment
 
 pytestmark = pytest.mark.django_db(databases=ALIASES)
@@ -108,6 +116,27 @@ def test_variant_moments_equal_a_python_computation_over_the_raw_rows(alias, rng
                 assert m.products[a][b] == pytest.approx(expected.products[a][b], abs=1e-9)
         # The window and the pre-period are not the same variables as the unbounded count.
         assert any(v.window_hours == 6 for v in variables) and any(v.pre_days == 7 for v in variables)
+    finally:
+        clear_events(alias)
+
+
+@pytest.mark.parametrize("alias", ALIASES)
+def test_a_phase_window_counts_the_users_first_exposed_in_it(alias, rng):
+    as_of = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    try:
+        exp, variants, truth, _ = _world(alias, rng, as_of)
+        cut = as_of - timedelta(days=1)
+        variables, layouts = plan(_metric_specs(), cuped=False)
+        pairs = product_pairs(layouts)
+        for window, inside in ((Window(None, cut), lambda t0: t0 < cut), (Window(cut, None), lambda t0: t0 >= cut)):
+            got = variant_moments(exp.id, variables, pairs, as_of, using=alias, window=window)
+            expected = defaultdict(int)
+            for variant_id, t0, forced, _ in truth.values():
+                if not forced and inside(t0):
+                    expected[variant_id] += 1
+            assert {vid: m.n for (vid, _), m in got.items()} == dict(expected)
+            daily = daily_moments(exp.id, [variables[0]], as_of, using=alias, window=window)
+            assert {vid: ms[-1].n for vid, ms in daily.by_variant.items()} == dict(expected)
     finally:
         clear_events(alias)
 

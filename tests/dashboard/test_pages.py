@@ -217,3 +217,29 @@ def test_the_error_page_renders_without_a_request_context():
     response = server_error(RequestFactory().get("/experiments/x"))
     assert response.status_code == 500
     assert b"Something went wrong" in response.content and b"Back to Pinpoint" in response.content
+
+
+def test_detail_shows_the_timeline_and_results_choose_the_phase(experimenter):
+    e = _create(experimenter, key="phased-page")
+    client = as_user(experimenter)
+    assert "No phases yet" in client.get(f"/experiments/{e.key}/").content.decode()
+    services.transition(e, "start", actor=experimenter)
+    services.update_experiment(e, actor=experimenter, changes={"traffic_percent": 30})
+    services.update_experiment(e, actor=experimenter, changes={"weights": {"control": 80, "ranker": 20}})
+    page = client.get(f"/experiments/{e.key}/").content.decode()
+    assert "Phases and ramps" in page and "100% → 30%" in page
+    assert page.index("Phase 1</a>") < page.index('neutral">ramp') < page.index("Phase 2</a>")
+    assert "control 80% / ranker 20%" in page
+
+    run_analysis(e)  # the current phase
+    results = client.get(f"/experiments/{e.key}/results").content.decode()
+    assert "Phase 2: users first exposed from" in results and "<strong>2</strong> (current)" in results
+    assert '<a href="?phase=1">1</a>' in results
+    assert "control 80% / ranker 20%" in results
+    past = client.get(f"/experiments/{e.key}/results?phase=1").content.decode()
+    assert "Phase 1: users first exposed from" in past and "No results yet" in past
+    assert 'name="phase" value="1"' in past  # re-run analyses the phase shown
+    client.post(f"/experiments/{e.key}/analyze", {"phase": "1"})
+    assert "No results yet" not in client.get(f"/experiments/{e.key}/results?phase=1").content.decode()
+    bad = client.get(f"/experiments/{e.key}/results?phase=9", follow=True)
+    assert bad.status_code == 200 and "no phase 9" in bad.content.decode()

@@ -115,9 +115,9 @@ def test_running_experiment_changes_only_what_may_change(experimenter, running_e
         response = client.patch(url, body, format="json")
         assert response.status_code == 400
         assert "cannot be changed" in response.json()[field][0]
-    weights = client.patch(url, {"weights": {"control": 40, "ranker": 60}}, format="json")
-    assert weights.status_code == 400
-    assert "while the experiment is running" in weights.json()["weights"][0]
+    targeting = client.patch(url, {"targeting": {}}, format="json")
+    assert targeting.status_code == 400
+    assert "while the experiment is running" in targeting.json()["targeting"][0]
     assert client.patch(url, {"bogus": 1}, format="json").json()["bogus"] == ["Unknown field."]
 
 

@@ -1,6 +1,7 @@
 import json
 import re
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -25,8 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["table", "json", "csv"], default="table")
         parser.add_argument("--backfill-series", action="store_true",
                             help="recompute every day of the daily series from the events")
+        parser.add_argument("--phase", type=int, help="the phase to analyse (default: the current one)")
 
-    def handle(self, *args, key, segment_by, no_cuped, format, backfill_series, **options):
+    def handle(self, *args, key, segment_by, no_cuped, format, backfill_series, phase=None, **options):
         experiment = Experiment.objects.filter(key=key).first()
         if experiment is None:
             raise CommandError(f"no experiment with key {key!r}")
@@ -39,7 +41,9 @@ class Command(BaseCommand):
             try:
                 report = services.run_analysis(experiment, trigger=AnalysisReport.Trigger.MANUAL,
                                                segment_by=segment_by, cuped=not no_cuped, progress=progress,
-                                               backfill_series=backfill_series)
+                                               backfill_series=backfill_series, phase=phase)
+            except ValidationError as exc:
+                raise CommandError(" ".join(exc.messages)) from exc
             except services.AnalysisBusy as exc:
                 raise CommandError(f"{exc}; try again shortly") from exc
             except services.AnalysisFailed as exc:

@@ -18,7 +18,7 @@ def snapshot_defaults_of_active_holdouts(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('experiments', '0008_surface_defaults'),
+        ('experiments', '0009_phases'),
     ]
 
     operations = [
