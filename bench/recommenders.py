@@ -1,8 +1,10 @@
 """Recommenders benchmark: build time, artifact size and peak memory per recommender
-at 100,000 (and 1,000,000) synthetic pins, then p50/p99 of the closeup endpoint per
+at 100,000 (and 1,000,000) synthetic pins, the memory two loaded versions of one
+recommender take in a serving process, then p50/p99 of the closeup endpoint per
 recommender at 100,000 pins (k=25) beside the assignment endpoint's, same run.
 
     python bench/recommenders.py [--sizes 100000,1000000]   (or: make bench-recommenders)
+    python bench/recommenders.py --sizes 20000 --memory-only   (the versions' memory alone, quick)
 
 Uses DATABASE_URL / CELERY_BROKER_URL when set (the bench makes a database of its
 own), else SQLite and the filesystem broker under var/bench-recommenders/.
@@ -12,6 +14,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -49,6 +52,45 @@ def build_in_child(name: str, pins: int, folder: Path, env: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+LOAD_TWO = r"""
+import gc, json, sys
+sys.path.insert(0, {root!r})
+from pathlib import Path
+from recommenders import registry  # noqa: F401  (registers them)
+from recommenders.base import Recommender
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+gc.collect()
+readings, held, nbytes = [rss_mb()], [], []
+for folder in {folders!r}:
+    # What the serving process does per version: its arrays, then the restored instance.
+    held.append(Recommender.load(Path(folder)))
+    with __import__("numpy").load(Path(folder) / "state.npz") as z:
+        nbytes.append(sum(z[k].nbytes for k in z.files))
+    gc.collect()
+    readings.append(rss_mb())
+print(json.dumps({{"first_mb": readings[1] - readings[0], "second_mb": readings[2] - readings[1],
+                  "arrays_mb": [b / 1e6 for b in nbytes]}}))
+"""
+
+
+def two_loaded_versions(folder: Path, env: dict) -> dict:
+    """RSS of a fresh process loading two versions of one recommender, one after the other:
+    what each pinned version costs a serving process (RECOMMENDER_MAX_PINNED_VERSIONS)."""
+    second = folder.parent / f"{folder.name}-second"
+    shutil.rmtree(second, ignore_errors=True)
+    shutil.copytree(folder, second)  # the same build twice: two versions of equal size
+    code = LOAD_TWO.format(root=str(ROOT), folders=[str(folder), str(second)])
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    shutil.rmtree(second, ignore_errors=True)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def baseline_rss_mb(pins: int, env: dict) -> float:
     code = (f"import sys, resource; sys.path.insert(0, {str(ROOT)!r}); from recommenders.synthetic import "
             f"generate_world; generate_world(n_pins={pins}, n_users={int(pins * USERS_PER_PIN)}, seed={SEED}); "
@@ -62,6 +104,8 @@ def main():
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--memory-only", action="store_true",
+                        help="build and measure two loaded versions' memory, no closeup latency")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -78,7 +122,7 @@ def main():
 
     names = registry.names()
     models_dir = Path(settings.RECOMMENDER_MODELS_DIR)
-    build_rows = []
+    build_rows, memory_rows = [], []
     serve_version = None
     for pins in sizes:
         version = f"bench{pins}"
@@ -90,6 +134,9 @@ def main():
                 continue
             build_rows.append([f"{pins:,}", name, f"{result['build_seconds']:.1f}", f"{result['size_bytes'] / 1e6:.1f}",
                                f"{result['peak_rss_mb']:.0f}", f"{result['peak_rss_mb'] - base_rss:.0f}"])
+            two = two_loaded_versions(models_dir / name / version, env)
+            memory_rows.append([f"{pins:,}", name, *(["failed", two["error"][:60], ""] if "error" in two else [
+                f"{sum(two['arrays_mb']):.1f}", f"{two['first_mb']:.1f}", f"{two['second_mb']:.1f}"])])
             if pins == 100_000:
                 ModelVersion.objects.create(name=name, version=version, path=str(models_dir / name / version),
                                             build_seconds=result["build_seconds"], size_bytes=result["size_bytes"])
@@ -104,7 +151,11 @@ def main():
             serve_version = version
     print(f"\nBuild per recommender (synthetic world, {USERS_PER_PIN:g} users per pin), each in its own process")
     print(table(["pins", "recommender", "build s", "artifact MB", "peak RSS MB", "over the world's MB"], build_rows))
+    print("\nMemory of two loaded versions of one recommender (a fresh process loads one, then the other)")
+    print(table(["pins", "recommender", "arrays of both MB", "RSS + first MB", "RSS + second MB"], memory_rows))
 
+    if args.memory_only:
+        return
     if serve_version is None:
         print("\n(no 100,000-pin build: closeup latency skipped)")
         return

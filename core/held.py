@@ -55,6 +55,10 @@ class HeldValue(Generic[T]):
         else:
             self._checked_at = time.monotonic()
 
+    def peek(self) -> T | None:
+        """What is held now, without checking or loading (for reports, not for serving)."""
+        return self._value
+
     def invalidate(self) -> None:
         with self._lock:
             self._value, self._loaded, self._checked_at = None, False, 0.0

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from experiments import assignment as a
-from experiments import surfaces
+from experiments import references, surfaces
 from experiments.models import BUCKETS, SURFACES, AuditLog, Experiment, Holdout, Layer, Phase, Variant
 
 HELD_BACK = "held_back"
@@ -49,7 +49,7 @@ def start(*, surface: str, percent, actor=None) -> Holdout:
     layer, _ = Layer.objects.get_or_create(
         key=reserved_layer_key(surface), defaults={"name": f"Holdouts of the {surface} (reserved)", "surface": surface})
     weights = {HELD_BACK: float(percent), LAUNCHED: 100.0 - float(percent)}
-    defaults = surfaces.stored_defaults(surface)
+    defaults = _frozen(surfaces.stored_defaults(surface))
     key, n = f"holdout-{surface}-{now:%Y%m%d-%H%M}", 1
     while Experiment.objects.filter(key=key if n == 1 else f"{key}-{n}").exists():
         n += 1
@@ -94,6 +94,16 @@ def end(*, surface: str, actor=None) -> Holdout:
         AuditLog.objects.create(experiment=experiment, actor=actor if getattr(actor, "pk", None) else None,
                                 action="stop", before={"status": "running"}, after={"status": "stopped"})
     return holdout
+
+
+def _frozen(stored: dict) -> dict:
+    """The defaults as served now, each pinned to the version active now: a build while
+    the holdout runs must not change what its users are served, as for an experiment."""
+    frozen = {"whole": surfaces.effective_defaults(stored)["whole"], **stored}
+    for stage, config in frozen.items():
+        if config and not config.get("version") and (version := references.active_version(config.get("name"))):
+            frozen[stage] = {**config, "version": version}
+    return frozen
 
 
 def describe(holdout: Holdout | None) -> dict | None:

@@ -10,6 +10,7 @@ import json
 import math
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
@@ -17,7 +18,18 @@ from django.utils import timezone
 
 from experiments import assignment as a
 from experiments import holdouts, references, rollouts, surfaces
-from experiments.models import BUCKETS, STAGES, AuditLog, ConfigVersion, Experiment, Holdout, Layer, Phase, Variant
+from experiments.models import (
+    BUCKETS,
+    STAGES,
+    AuditLog,
+    ConfigVersion,
+    Experiment,
+    Holdout,
+    Layer,
+    Phase,
+    SurfaceDefault,
+    Variant,
+)
 from experiments.selectors import taken_slices
 
 Status = Experiment.Status
@@ -93,11 +105,14 @@ def _validate_recommender(config, path: str, errors: dict, stage: str):
     if not isinstance(params, dict):
         errors.setdefault(path, []).append("params must be an object.")
         return
-    unknown = set(config) - {"name", "params"}
+    unknown = set(config) - {"name", "params", "version"}
     if unknown:
         errors.setdefault(path, []).append(f"Unknown keys: {', '.join(sorted(unknown))}.")
         return
-    for message in references.recommender_errors(config["name"], params, stage):
+    messages = references.recommender_errors(config["name"], params, stage)
+    if not messages and "version" in config:
+        messages = references.version_errors(config["name"], config["version"])
+    for message in messages:
         errors.setdefault(path, []).append(message)
 
 
@@ -372,12 +387,51 @@ def transition(experiment: Experiment, action: str, *, actor, variant: str | Non
         Phase.objects.create(experiment=experiment, number=1, started_at=now,
                              traffic_percent=experiment.traffic_percent,
                              weights={v.key: v.weight for v in experiment.variants.order_by("id")})
+        _freeze_versions(experiment)
+    if action == "start":
+        _check_pinned_bound(experiment)
     if target in (Status.STOPPED, Status.SHIPPED) and experiment.stopped_at is None:
         experiment.stopped_at = now
     experiment.status = target
     experiment.save()
     _audit(experiment, actor, action, before, snapshot(experiment))
     return experiment
+
+
+def _freeze_versions(experiment: Experiment) -> None:
+    """A variant that pins no version serves the one active when the experiment first
+    starts, from then on: a build made while it runs must not change what it measures.
+    A recommender with nothing built yet stays unpinned (it falls back until built)."""
+    for variant in experiment.variants.all():
+        config = variant.recommender
+        if not isinstance(config, dict) or config.get("version"):
+            continue
+        version = references.active_version(config.get("name"))
+        if version is not None:
+            variant.recommender = {**config, "version": version}
+            variant.save(update_fields=["recommender"])
+
+
+def _pinned(configs) -> set[tuple[str, str]]:
+    return {(c["name"], c["version"]) for c in configs if isinstance(c, dict) and c.get("version")}
+
+
+def _check_pinned_bound(experiment: Experiment) -> None:
+    """Each serving process holds the active versions plus at most
+    RECOMMENDER_MAX_PINNED_VERSIONS others; refusing the start beats an experiment whose
+    variants would only ever be served by the fallback."""
+    ours = _pinned(experiment.variants.values_list("recommender", flat=True))
+    others = _pinned(Variant.objects.filter(experiment__status=Status.RUNNING).exclude(experiment=experiment)
+                     .values_list("recommender", flat=True))
+    others |= _pinned(SurfaceDefault.objects.values_list("recommender", flat=True))
+    extra = {(n, v) for n, v in ours | others if references.active_version(n) != v}
+    limit = settings.RECOMMENDER_MAX_PINNED_VERSIONS
+    if len(extra) > limit and ours & (extra - others):  # only what this start adds is refused
+        raise ValidationError({"variants": [
+            f"Starting would have {len(extra)} model versions besides the active ones served at once; "
+            f"RECOMMENDER_MAX_PINNED_VERSIONS allows {limit}. Pinned now: "
+            f"{', '.join(f'{n}@{v}' for n, v in sorted(extra))}. Stop an experiment that pins one, or pin an "
+            "active version."]})
 
 
 # --- Exposures --------------------------------------------------------------------

@@ -43,14 +43,19 @@ def _checked(stage: str, recommender) -> dict | None:
             raise ValidationError({"recommender": ["The whole list needs a recommender."]})
         return None
     if not isinstance(recommender, dict) or not isinstance(recommender.get("name"), str):
-        raise ValidationError({"recommender": ['Must be {"name": <recommender>, "params": {...}} or null.']})
-    unknown = set(recommender) - {"name", "params"}
+        raise ValidationError({"recommender": [
+            'Must be {"name": <recommender>, "params": {...}, "version"?} or null.']})
+    unknown = set(recommender) - {"name", "params", "version"}
     params = recommender.get("params") or {}
     messages = ([f"Unknown keys: {', '.join(sorted(unknown))}."] if unknown else []) + \
         references.recommender_errors(recommender["name"], params, stage)
+    if not messages and "version" in recommender:
+        messages = references.version_errors(recommender["name"], recommender["version"])
     if messages:
         raise ValidationError({"recommender": messages})
-    return {"name": recommender["name"], "params": params}
+    # A version pinned here stays served after later builds, as a shipped variant's did in its experiment.
+    return {"name": recommender["name"], "params": params,
+            **({"version": recommender["version"]} if "version" in recommender else {})}
 
 
 @transaction.atomic

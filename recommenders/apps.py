@@ -10,6 +10,8 @@ class RecommendersConfig(AppConfig):
         # In ready(), not at module level: the registry loads every recommender and its
         # libraries (LightGBM, implicit, usearch), which settings loading should not pay for.
         from recommenders.registry import validate_config
+        from recommenders.selectors import model_versions
 
-        # Variants name recommenders: experiments checks them through this.
+        # Variants name recommenders and may pin their versions: experiments checks them through these.
         references.register_recommender_check(validate_config)
+        references.register_version_lookup(model_versions)

@@ -4,6 +4,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from events.models import Event
+from experiments.models import Experiment, Holdout, Rollout, SurfaceDefault, Variant
 from recommenders.data import InteractionData, from_edges
 from recommenders.models import Board, BoardPin, Interaction, ModelVersion, OfflineEvaluation, Pin
 
@@ -66,3 +67,26 @@ def latest_offline_ndcg() -> dict[str, dict[str, float]]:
     for row in OfflineEvaluation.objects.filter(k=10).order_by("-created_at", "-id"):
         latest.setdefault(row.recommender, {}).setdefault(row.dataset, row.ndcg)
     return latest
+
+
+def model_versions(name: str) -> tuple[str | None, list[str]]:
+    """(the active version, every built version newest first) of one recommender."""
+    rows = list(ModelVersion.objects.filter(name=name).order_by("-built_at", "-id").values_list("version", "is_active"))
+    return next((v for v, active in rows if active), None), [v for v, _ in rows]
+
+
+def pinned_versions() -> tuple[tuple[str, str], ...]:
+    """(name, version) pairs that surface defaults, rollouts, holdouts and running experiments' variants pin,
+    most important first: the defaults (everyone in no experiment), then experiments by
+    start time, so a newly started one never pushes out one that was already serving."""
+    configs = list(SurfaceDefault.objects.order_by("id").values_list("recommender", flat=True))
+    # Rollouts in progress and the defaults a holdout's users keep are served to users in no experiment too.
+    configs += list(Rollout.objects.filter(status=Rollout.Status.ROLLING).order_by("id")
+                    .values_list("recommender", flat=True))
+    for defaults in Holdout.objects.filter(is_active=True).order_by("id").values_list("defaults", flat=True):
+        configs += [c for c in (defaults or {}).values() if c]
+    configs += list(Variant.objects.filter(experiment__status=Experiment.Status.RUNNING)
+                    .order_by("experiment__started_at", "experiment_id", "id").values_list("recommender", flat=True))
+    pairs = [(c["name"], c["version"]) for c in configs
+             if isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("version"), str)]
+    return tuple(dict.fromkeys(pairs))

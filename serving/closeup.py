@@ -31,7 +31,7 @@ from experiments.runtime import current_config
 from experiments.surfaces import effective_defaults
 from recommenders.registry import get as recommender_class
 from recommenders.registry import names as registry_names
-from recommenders.serving import LoadedModels, current_models
+from recommenders.serving import LoadedModels, NotHeld, current_models
 from serving.fallbacks import count_served
 from serving.impressions import log_served
 
@@ -160,70 +160,73 @@ def _one_per_stage(assignments: list[Assignment]) -> dict[str, Assignment]:
     return chosen
 
 
-def _stage_config(assignment: Assignment | None, default: dict | None) -> tuple[str | None, dict]:
-    """The stage's (name, params): the user's variant's, else the surface default's
-    (None: the stage has no default)."""
+def _stage_config(assignment: Assignment | None, default: dict | None) -> tuple[str | None, dict, str | None]:
+    """The stage's (name, params, version): the user's variant's, else the surface
+    default's (None: the stage has no default). Version None: the active one."""
     if assignment is not None:
         config = assignment.experiment.variants[assignment.variant].recommender
     elif default is not None:
         config = default
     else:
-        return None, {}
-    return config.get("name"), config.get("params") or {}
+        return None, {}, None
+    return config.get("name"), config.get("params") or {}, config.get("version")
 
 
-def _retriever(config: dict) -> tuple[str, dict]:
+def _retriever(config: dict) -> tuple[str, dict, str | None]:
     # A default that cannot retrieve (the ranker shipped as the whole list) hands
     # candidates over to the most basic retriever.
     name = config["name"]
     if name in registry_names() and "retrieval" in recommender_class(name).stages:
-        return name, config.get("params") or {}
-    return "popularity", {}
+        return name, config.get("params") or {}, config.get("version")
+    return "popularity", {}, None
 
 
 def _whole(models: LoadedModels, assignment, default: dict, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
-    name, params = _stage_config(assignment, default)
-    ranked, served = _run_stage(models, "whole", name, params,
+    config = _stage_config(assignment, default)
+    ranked, served = _run_stage(models, "whole", config,
                                 lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics),
-                                fallback=(settings.DEFAULT_RECOMMENDER,
+                                fallback=(settings.DEFAULT_RECOMMENDER, None,
                                           lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics)))
     return ranked, (served,)
 
 
 def _staged(models: LoadedModels, retrieval, ranking, defaults: dict,
             r: _Request) -> tuple[list, tuple[StageServed, ...]]:
-    name, params = _stage_config(retrieval, None) if retrieval is not None else _retriever(defaults["retrieval"])
+    config = _stage_config(retrieval, None) if retrieval is not None else _retriever(defaults["retrieval"])
     ranker = _stage_config(ranking, defaults["ranking"])
     n = max(r.k, settings.CLOSEUP_RANKING_CANDIDATES) if ranker[0] else r.k
     default = _retriever(defaults["whole"])[0]
-    candidates, retrieved = _run_stage(models, "retrieval", name, params,
+    candidates, retrieved = _run_stage(models, "retrieval", config,
                                        lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics),
-                                       fallback=(default,
+                                       fallback=(default, None,
                                                  lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics)))
     if ranker[0] is None:
         return candidates[: r.k], (retrieved,)
-    name, params = ranker
-    ranked, ordered = _run_stage(models, "ranking", name, params,
+    ranked, ordered = _run_stage(models, "ranking", ranker,
                                  lambda rec: rec.rank([i for i, _ in candidates], r.pin, r.history, r.k, r.topics),
-                                 fallback=(retrieved.recommender, lambda _: candidates[: r.k]))
+                                 fallback=(retrieved.recommender, retrieved.version, lambda _: candidates[: r.k]))
     return ranked, (retrieved, ordered)
 
 
-def _run_stage(models: LoadedModels, stage: str, name: str, params: dict, call: Callable,
-               fallback: tuple[str, Callable]) -> tuple[list, StageServed]:
-    """One stage under the deadline; on failure or timeout the fallback serves it."""
-    versions = dict(models.signature)
+def _run_stage(models: LoadedModels, stage: str, config: tuple[str, dict, str | None], call: Callable,
+               fallback: tuple[str, str | None, Callable]) -> tuple[list, StageServed]:
+    """One stage under the deadline, served by the configured version (pinned, else the
+    active one); on failure, timeout, or a pinned version this process does not hold,
+    the fallback serves it."""
+    name, params, version = config
     reason, error = None, None
     try:
         # Restoring a recommender with unusual params happens once, outside the deadline.
-        recommender = models.recommender(name, params)
+        recommender = models.recommender(name, params, version)
         result = _pool.submit(call, recommender).result(timeout=settings.RECOMMENDER_TIMEOUT_MS / 1000)
-        return result, StageServed(stage, name, versions.get(name))
+        return result, StageServed(stage, name, models.served_version(name, version))
     except concurrent.futures.TimeoutError:
         reason = f"{name} took longer than {settings.RECOMMENDER_TIMEOUT_MS} ms"
+    except NotHeld as exc:  # not built, or a pinned version this process does not hold: no traceback
+        reason = str(exc)
     except Exception as exc:  # a broken recommender must not break the closeup page
         reason, error = f"{name} failed: {type(exc).__name__}: {exc}", exc
-    fallback_name, fallback_call = fallback
+    fallback_name, fallback_version, fallback_call = fallback
     logger.warning("closeup %s stage: fallback to %s: %s", stage, fallback_name, reason, exc_info=error)
-    result = fallback_call(models.recommender(fallback_name))
-    return result, StageServed(stage, fallback_name, versions.get(fallback_name), reason)
+    result = fallback_call(models.recommender(fallback_name, version=fallback_version))
+    return result, StageServed(stage, fallback_name, models.served_version(fallback_name, fallback_version), reason)

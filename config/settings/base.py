@@ -312,6 +312,9 @@ CLOSEUP_RANKING_CANDIDATES = env.int("CLOSEUP_RANKING_CANDIDATES", default=200)
 RECOMMENDER_TIMEOUT_MS = env.int("RECOMMENDER_TIMEOUT_MS", default=200)
 # How often a serving process checks whether another model version became active.
 RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS", default=2.0)
+# Model versions a serving process holds besides the active ones (pinned by running
+# experiments or surface defaults); each costs its recommender's memory (docs/recommenders.md).
+RECOMMENDER_MAX_PINNED_VERSIONS = env.int("RECOMMENDER_MAX_PINNED_VERSIONS", default=6)
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
 

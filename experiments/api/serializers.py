@@ -25,6 +25,9 @@ class LayerSerializer(serializers.ModelSerializer):
 class RecommenderConfigSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=64)
     params = serializers.DictField(required=False, default=dict)
+    version = serializers.CharField(max_length=32, required=False,
+                                    help_text="a built version to serve; absent: the active one when the experiment "
+                                              "first starts, frozen then")
 
 
 class VariantSerializer(serializers.Serializer):
@@ -184,7 +187,8 @@ class BatchAssignmentResponseSerializer(serializers.Serializer):
 
 class StageDefaultSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=STAGES)
-    recommender = serializers.DictField(allow_null=True, help_text='{"name", "params"}; null: nothing ranks')
+    recommender = serializers.DictField(allow_null=True,
+                                        help_text='{"name", "params", "version"?}; null: nothing ranks')
 
 
 class SurfaceChangeSerializer(serializers.Serializer):
@@ -220,4 +224,5 @@ class HoldoutStartSerializer(serializers.Serializer):
 
 class SurfaceDefaultUpdateSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=STAGES)
-    recommender = serializers.JSONField(allow_null=True, help_text='{"name", "params"}, or null to clear the stage')
+    recommender = serializers.JSONField(allow_null=True,
+                                        help_text='{"name", "params", "version"?}, or null to clear the stage')

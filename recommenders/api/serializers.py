@@ -9,11 +9,15 @@ class RecommenderVersionSerializer(serializers.Serializer):
     build_seconds = serializers.FloatField()
     size_bytes = serializers.IntegerField()
     metrics = serializers.DictField(help_text="what the build measured (training set, catalog fingerprint)")
+    loaded_bytes = serializers.IntegerField(
+        allow_null=True, help_text="memory of its arrays in the process that answered, where that process holds it "
+                                   "(active, or pinned by a running experiment or surface default); null: not held")
 
 
 class RecommenderSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     stages = serializers.ListField(child=serializers.CharField(), help_text="closeup stages it can serve")
-    offline_ndcg_at_10 = serializers.DictField(allow_null=True, help_text="latest offline NDCG@10 per dataset")
+    offline_ndcg_at_10 = serializers.DictField(allow_null=True, help_text="latest offline NDCG@10 per dataset, "
+                                                                          "where evaluated")
     versions = RecommenderVersionSerializer(many=True, help_text="newest first")

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from recommenders import registry, selectors
 from recommenders.api.serializers import RecommenderSerializer
 from recommenders.models import ModelVersion
+from recommenders.serving import held_bytes
 
 
 class RecommenderListView(APIView):
@@ -17,11 +18,13 @@ class RecommenderListView(APIView):
     def get(self, request):
         versions = selectors.versions_by_name()
         evaluations = selectors.latest_offline_ndcg()
+        held = held_bytes()
         return Response([
             {"name": name, "description": registry.get(name).description, "stages": list(registry.get(name).stages),
              "offline_ndcg_at_10": evaluations.get(name),
              "versions": [{"version": v.version, "built_at": v.built_at, "active": v.is_active, "params": v.params,
-                           "build_seconds": v.build_seconds, "size_bytes": v.size_bytes, "metrics": v.metrics}
+                           "build_seconds": v.build_seconds, "size_bytes": v.size_bytes, "metrics": v.metrics,
+                           "loaded_bytes": held.get((name, v.version))}
                           for v in versions.get(name, [])]}
             for name in registry.names()
         ])
