@@ -365,6 +365,16 @@ class ReportPhase(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VariantServing(_Part):
+    """How a variant's config served the closeups it shaped, over the experiment's life."""
+
+    variant: str
+    requests: int
+    fallbacks: int
+    fallback_rate: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report(_Part):
     experiment: str
     phase: ReportPhase | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: no phases (never started)
@@ -376,6 +386,7 @@ class Report(_Part):
     power: PowerPlan | None
     series: DailySeries | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     segments: tuple[SegmentResult, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    serving: tuple[VariantServing, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
     @property
     def primary(self) -> MetricResult | None:

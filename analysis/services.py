@@ -1,6 +1,7 @@
 """Running an analysis: moments from the database, statistics in pure code, one report
 row written at the end (or one failure row): never a half-written report."""
 
+import dataclasses
 import logging
 import time
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from django.db import InterfaceError, OperationalError, connection
 from analysis import results as R
 from analysis import selectors
 from analysis.models import AnalysisReport
-from analysis.report import AnalysisSettings, DailySeries, Report, ReportPhase
+from analysis.report import AnalysisSettings, DailySeries, Report, ReportPhase, VariantServing
 from analysis.sufficient_statistics import (
     EVERYONE,
     MetricSpec,
@@ -210,7 +211,8 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
             status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
             duration_ms=int((time.perf_counter() - clock) * 1000), settings=result.settings.to_json(),
             # Beside the statistics: how often each variant's recommender fell back while serving.
-            results={**result.to_json(), "serving": serving_by_variant(experiment)},
+            results=dataclasses.replace(result, serving=tuple(
+                VariantServing(**row) for row in serving_by_variant(experiment))).to_json(),
             **fields,
         )
     if progress:
