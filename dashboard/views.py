@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -18,10 +19,11 @@ from analysis.models import AnalysisReport, Metric
 from analysis.report import Report
 from dashboard import permissions as perms
 from dashboard import presenters as p
-from experiments import rollouts, services
+from experiments import holdouts, rollouts, services, surfaces
 from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer
-from experiments.models import Experiment, Layer, Rollout
-from experiments.selectors import phase_windows, timeline
+from experiments.models import STAGES, SURFACES, Experiment, Layer, Rollout
+from experiments.permissions import AdminOnly
+from experiments.selectors import describe_surface, phase_windows, timeline
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
 
@@ -363,3 +365,63 @@ def recommenders_page(request):
         "versions": ModelVersion.objects.order_by("name", "-built_at")[:100],
         "evaluations": OfflineEvaluation.objects.order_by("dataset", "-ndcg")[:100],
     })
+
+
+@login_required
+def surface_page(request, surface):
+    """What users in no experiment are served: the defaults per stage with their history,
+    the rollouts in progress and the holdout; admins change them here as with the API."""
+    if surface not in {key for key, _ in SURFACES}:
+        raise Http404(f"Unknown surface {surface!r}.")
+    is_admin = AdminOnly().has_permission(request, None)
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only an admin may change what a surface serves.")
+        try:
+            _change_surface(request, surface)
+        except ValidationError as exc:
+            for field, field_errors in exc.message_dict.items():
+                for m in field_errors:
+                    messages.error(request, f"{field}: {m}")
+        else:
+            messages.success(request, "Saved.")
+        return redirect("dashboard:surface", surface=surface)
+    described = describe_surface(surface)
+    holdout = described["holdout"]
+    return render(request, "dashboard/surface.html", {
+        "surface": surface, "described": described, "is_admin": is_admin,
+        "stages": [s for s, _ in STAGES],
+        "recommenders": [{"name": n, "stages": registry.get(n).stages} for n in registry.names()],
+        "holdout_results": reverse("dashboard:experiment-results", kwargs={"key": holdout["experiment"]})
+        if holdout and holdout["experiment"] else None,
+    })
+
+
+def _change_surface(request, surface) -> None:
+    form = request.POST
+    what = form.get("what")
+    if what == "default":
+        stage = form.get("stage", "")
+        name = (form.get("name") or "").strip()
+        recommender = None
+        if name:
+            try:
+                params = json.loads(form.get("params") or "{}")
+            except json.JSONDecodeError:
+                raise ValidationError({"params": ['Parameters are a JSON object, for example {"steps": 1000}.']}) \
+                    from None
+            recommender = {"name": name, "params": params}
+            if (version := (form.get("version") or "").strip()):
+                recommender["version"] = version
+        surfaces.set_default(surface=surface, stage=stage, recommender=recommender, actor=request.user,
+                             source=f"changed by {request.user.get_username()} on the dashboard")
+    elif what == "holdout-start":
+        try:
+            percent = float(form.get("percent") or "")
+        except ValueError:
+            raise ValidationError({"percent": ["The share of users to hold back, in percent, e.g. 5."]}) from None
+        holdouts.start(surface=surface, percent=percent, actor=request.user)
+    elif what == "holdout-end":
+        holdouts.end(surface=surface, actor=request.user)
+    else:
+        raise ValidationError({"form": ["Unknown change."]})

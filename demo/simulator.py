@@ -47,6 +47,10 @@ class Config:
     user_prefix: str = "sim"
 
 
+def _tally() -> dict:
+    return {"users": 0, "impressions": 0, "clicks": 0, "expected_clicks": 0.0}
+
+
 @dataclass
 class Stats:
     visits: int = 0
@@ -56,14 +60,17 @@ class Stats:
     duplicates_sent: int = 0
     accepted: int = 0
     rejected: int = 0
-    by_variant: dict = field(default_factory=lambda: defaultdict(lambda: {"users": 0, "impressions": 0,
-                                                                          "clicks": 0, "expected_clicks": 0.0}))
+    by_variant: dict = field(default_factory=lambda: defaultdict(_tally))
+    # Per EXPERIMENT:VARIANT of every experiment that shaped a response: with a retrieval and
+    # a ranking experiment composing, each one's truth is read from its own arms.
+    by_assignment: dict = field(default_factory=lambda: defaultdict(_tally))
 
     def summary(self) -> dict:
         return {"visits": self.visits, "errors": self.errors, "events_sent": self.events_sent,
                 "events_dropped": self.events_dropped, "duplicates_sent": self.duplicates_sent,
                 "accepted": self.accepted, "rejected": self.rejected,
-                "by_variant": {k: dict(v) for k, v in self.by_variant.items()}}
+                "by_variant": {k: dict(v) for k, v in self.by_variant.items()},
+                "by_assignment": {k: dict(v) for k, v in self.by_assignment.items()}}
 
 
 class Simulator:
@@ -150,11 +157,12 @@ class Simulator:
         s.duplicates_sent += dup
         s.accepted += accepted
         s.rejected += rejected
-        v = s.by_variant[variant]
-        v["users"] += 1
-        v["impressions"] += len(items)
-        v["clicks"] += clicks
-        v["expected_clicks"] += expected
+        for v in [s.by_variant[variant]] + [s.by_assignment[f"{a['experiment']}:{a['variant']}"]
+                                            for a in shown.get("assignments", ())]:
+            v["users"] += 1
+            v["impressions"] += len(items)
+            v["clicks"] += clicks
+            v["expected_clicks"] += expected
 
     def _error(self):
         self.stats.errors += 1
