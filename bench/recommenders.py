@@ -6,13 +6,19 @@ recommender at 100,000 pins (k=25) beside the assignment endpoint's, same run.
     python bench/recommenders.py [--sizes 100000,1000000]   (or: make bench-recommenders)
     python bench/recommenders.py --sizes 20000 --memory-only   (the versions' memory alone, quick)
 
+The closeup is measured twice: closed loop (wrk) per recommender, then paced (open loop)
+at 200 requests/s for one recommender and for a retrieval and a ranking experiment
+composing, with the composed closeup timed stage by stage in-process.
+
 Uses DATABASE_URL / CELERY_BROKER_URL when set (the bench makes a database of its
 own), else SQLite and the filesystem broker under var/bench-recommenders/.
 """
 
 import argparse
+import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import subprocess
@@ -99,11 +105,80 @@ def baseline_rss_mb(pins: int, env: dict) -> float:
                                 check=True).stdout.strip())
 
 
+PACED_RATE = 200  # closeup requests a second, open loop, as the issue's goal states
+
+
+def paced(base: str, key: str, users: list[str], seconds: int, rate: int = PACED_RATE) -> dict:
+    """Closeups sent on a fixed schedule (open loop), each timed from when it was due, so
+    a slow answer that delays the next ones counts against them too (no coordinated
+    omission, which a closed loop such as wrk's hides)."""
+    from demo.http import ApiClient
+
+    async def run():
+        client, rng = ApiClient(base, key), random.Random(SEED)
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.2
+        latencies, errors = [], 0
+
+        async def one(i: int):
+            nonlocal errors
+            due = start + i / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            status, _ = await client.request(
+                "GET", f"/api/v1/closeup/{rng.randint(1, 100_000)}?k=25&user_id={users[i % len(users)]}")
+            if status != 200:
+                errors += 1
+            latencies.append((loop.time() - due) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(rate * seconds)))
+        return latencies, errors
+
+    latencies, errors = asyncio.run(run())
+    latencies.sort()
+    return {"p50_ms": latencies[len(latencies) // 2], "p99_ms": latencies[int(len(latencies) * 0.99)],
+            "errors": errors, "rps": len(latencies) / seconds}
+
+
+def where_the_time_goes(users: list[str], requests: int = 300) -> list[list]:
+    """The composed closeup in this process, stage by stage: the same models and code as a
+    serving process, without HTTP. Medians and p99 over `requests` closeups."""
+    import numpy as np
+    from django.conf import settings
+
+    from recommenders.serving import current_models
+    from serving.closeup import serve_closeup
+
+    models = current_models()
+    rng = random.Random(SEED)
+    timings: dict[str, list[float]] = {"retrieval: board_cooccurrence, top candidates": [],
+                                       "ranking: ranker over them": [], "the whole closeup (serve_closeup)": []}
+    n = settings.CLOSEUP_RANKING_CANDIDATES
+    retriever, ranker = models.recommender("board_cooccurrence"), models.recommender("ranker")
+    for i in range(requests):
+        pin_id, user = rng.randint(1, 100_000), users[i % len(users)]
+        pin = models.catalog.pin_index(pin_id)
+        if pin is None:
+            continue
+        history = models.catalog.history(user)
+        topics = models.user_topics(history)
+        t0 = time.perf_counter()
+        candidates = retriever.related(pin, history, n, [], topics)
+        t1 = time.perf_counter()
+        ranker.rank([c for c, _ in candidates], pin, history, 25, topics)
+        t2 = time.perf_counter()
+        serve_closeup(pin_id, user, 25, {})
+        t3 = time.perf_counter()
+        for label, seconds in zip(timings, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            timings[label].append(seconds * 1000)
+    return [[label, f"{np.median(v):.2f}", f"{np.percentile(v, 99):.2f}"] for label, v in timings.items()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=2)
+    parser.add_argument("--paced-seconds", type=int, default=15, help=f"seconds at {PACED_RATE} closeups/s")
     parser.add_argument("--memory-only", action="store_true",
                         help="build and measure two loaded versions' memory, no closeup latency")
     args = parser.parse_args()
@@ -183,9 +258,20 @@ def main():
                      f"{r['p99_ms']:.2f}", r["errors"] + r["non2xx"],
                      f"< {goal_ms:g}: " + ("met" if r["p99_ms"] < goal_ms else "NOT met")])
 
+    paced_rows = []
+
+    def paced_closeups(label: str, users: list[str], goal_ms: float):
+        r = paced(base, key, users, args.paced_seconds)
+        paced_rows.append([label, f"{r['rps']:,.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", r["errors"],
+                           f"< {goal_ms:g}: " + ("met" if r["p99_ms"] < goal_ms else "NOT met")])
+
     with gunicorn(env, workers=2) as base:
         for name in names:
             closeups(name, forced[name], 25)
+        # Today's single-recommender closeup, paced: the baseline of the composed rows below.
+        paced_closeups("one recommender (popularity)", forced["popularity"], 10)
+        paced_closeups("one recommender (board_cooccurrence)", forced["board_cooccurrence"], 10)
+        paced_closeups("one recommender (ranker)", forced["ranker"], 25)
         # Stages composing: the whole-list experiment stops, a retrieval and a ranking
         # experiment start, and their users get both.
         experiments.transition(exp, "stop", actor=None)
@@ -200,6 +286,9 @@ def main():
             experiments.transition(started, "start", actor=None)
         time.sleep(2 * settings.ASSIGNMENT_CONFIG_CHECK_SECONDS + 1)  # every process has the new config
         closeups("board_cooccurrence retrieval, ranker ranking", composed, 25)
+        paced_closeups("composed: board_cooccurrence retrieval, ranker ranking", composed, 25)
+        control_users = [f"plain-{i}" for i in range(200)]  # hashed into either arm of both
+        paced_closeups("composed: users hashed into both experiments", control_users, 25)
         assign = (f'wrk.headers["Authorization"] = "Api-Key {key}"\nwrk.method = "POST"\n'
                   'wrk.headers["Content-Type"] = "application/json"\nrequest = function()\n'
                   '  return wrk.format(nil, "/api/v1/assignments", nil, \'{"user_id":"u\' .. math.random(1, 100000) '
@@ -213,6 +302,11 @@ def main():
     print(f"\nClosed loop, {args.connections} wrk connections, gunicorn 2 workers, 100,000 pins, k=25, "
           f"{args.seconds} s each")
     print(table(["endpoint", "requests/s", "p50 ms", "p99 ms", "errors", "p99 goal (ms)"], rows))
+    print(f"\nPaced (open loop) at {PACED_RATE} closeups/s for {args.paced_seconds} s each, same server, latency "
+          "from when each request was due")
+    print(table(["closeup", "requests/s", "p50 ms", "p99 ms", "errors", "p99 goal (ms)"], paced_rows))
+    print("\nWhere the composed closeup's time goes (in this process, no HTTP; 300 closeups)")
+    print(table(["part", "median ms", "p99 ms"], where_the_time_goes(composed)))
 
 
 if __name__ == "__main__":
