@@ -1,6 +1,7 @@
 """Buffers that take records off the request path: a request appends and returns; a
-flush sends up to `batch_size` records at a time, when a batch is full, every
-`flush_seconds` from a background thread, and when the process exits. Used for
+flush sends up to `batch_size` records at a time from a background thread, woken when a
+batch is full and every `flush_seconds` otherwise, and when the process exits. A
+request sends a batch itself only when the thread has fallen ten batches behind. Used for
 exposures (experiments/exposures.py) and served impressions (serving/impressions.py).
 
 While the database is down a buffer keeps its records (up to _MAX_PENDING) and sends
@@ -31,6 +32,10 @@ from core.outage import retry_at
 logger = logging.getLogger(__name__)
 
 _MAX_SEEN = 1_000_000
+# A request sends a batch itself only when this many batches are waiting: a full batch
+# wakes the flusher thread instead, so requests do not pay for the write (it cost the
+# closeup's p99: every 40th request stored 1,000 impressions in its own time).
+_INLINE_AFTER_BATCHES = 10
 _MAX_PENDING = 200_000
 _EXIT_WAIT_SECONDS = 10.0
 # The database answered, and refused the data itself: not an outage to wait out.
@@ -49,6 +54,7 @@ class BatchBuffer:
         self._pending: list = []
         self._seen: set = set()
         self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
         self._pid = None
         # After a failed send, requests stop flushing inline for a while and leave the
         # retries to the flusher thread: a hung database must not hold up requests.
@@ -60,6 +66,7 @@ class BatchBuffer:
     def _reset_locks(self) -> None:
         self._lock = threading.Lock()
         self._sending = threading.Lock()
+        self._wake = threading.Event()
 
     def add(self, record, key=None) -> None:
         """Queue a record; with a key, a record whose key this process already queued is dropped."""
@@ -71,9 +78,14 @@ class BatchBuffer:
                     self._seen.clear()
                 self._seen.add(key)
             self._pending.append(record)
-            full = len(self._pending) >= self._batch_size()
+            waiting = len(self._pending)
         self._ensure_flusher()
-        if full and time.monotonic() >= self._inline_after:
+        size = self._batch_size()
+        if waiting >= size:
+            self._wake.set()
+        # Back-pressure: the flusher is falling behind (or the database is slow), so the
+        # requests that fill the buffer help, as long as the database answers at all.
+        if waiting >= size * _INLINE_AFTER_BATCHES and time.monotonic() >= self._inline_after:
             self.flush(wait=False)
 
     def flush(self, wait: bool = True, timeout: float = -1) -> int:
@@ -147,8 +159,9 @@ class BatchBuffer:
             self._thread.start()
 
     def _run(self) -> None:
-        stop = threading.Event()
-        while not stop.wait(self._flush_seconds()):
+        while True:
+            self._wake.wait(self._flush_seconds())
+            self._wake.clear()
             if self._pending:
                 try:
                     # This thread's connection outlives requests: after a database
