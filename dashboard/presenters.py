@@ -174,3 +174,37 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
         warnings.append("The split is off (sample ratio mismatch): users were lost from a variant, so no lift "
                         "on this page can be trusted until the cause is found.")
     return ShipAdvice(advice[0], advice[1], tuple(warnings))
+
+
+_AUDIT_HIDDEN = {"allocation"}  # bucket ranges: the weights beside them say it for people
+
+
+def audit_changes(before: dict | None, after: dict | None) -> list[str]:
+    """What an audited change changed, old and new, in words: 'traffic_percent: 50 → 10'."""
+    before, after = before or {}, after or {}
+    if not before:
+        return ["created"] if after else []
+    lines = []
+    for field in sorted(set(before) | set(after)):
+        old, new = before.get(field), after.get(field)
+        if old == new or field in _AUDIT_HIDDEN:
+            continue
+        if field == "variants" and isinstance(old, list) and isinstance(new, list):
+            olds = {v.get("key"): v for v in old}
+            for v in new:
+                was = olds.get(v.get("key"), {})
+                for attr in ("weight", "recommender", "forced_user_ids"):
+                    if was.get(attr) != v.get(attr):
+                        lines.append(f"{v.get('key')} {attr}: {_short(was.get(attr))} → {_short(v.get(attr))}")
+            continue
+        lines.append(f"{field}: {_short(old)} → {_short(new)}")
+    return lines
+
+
+def _short(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "…"

@@ -7,6 +7,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.experiment_list, name="experiment-list"),
     path("experiments/new", views.experiment_create, name="experiment-create"),
+    path("layers/new", views.layer_create, name="layer-create"),
     path("experiments/<slug:key>/", views.experiment_detail, name="experiment-detail"),
     path("experiments/<slug:key>/update", views.experiment_update, name="experiment-update"),
     path("experiments/<slug:key>/rollout/<slug:action>", views.experiment_rollout, name="experiment-rollout"),

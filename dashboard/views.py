@@ -20,10 +20,10 @@ from analysis.report import Report
 from dashboard import permissions as perms
 from dashboard import presenters as p
 from experiments import holdouts, rollouts, services, surfaces
-from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer
+from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer, LayerSerializer
 from experiments.models import STAGES, SURFACES, Experiment, Layer, Rollout
 from experiments.permissions import AdminOnly
-from experiments.selectors import describe_surface, phase_windows, timeline
+from experiments.selectors import describe_surface, free_slices, phase_windows, share_text, taken_slices, timeline
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
 
@@ -91,10 +91,15 @@ def _form_body(post) -> dict:
         "layer": post.get("layer", ""), "traffic_percent": post.get("traffic_percent", "100"),
         "variants": variants, "primary_metric": post.get("primary_metric", ""),
         "guardrail_metrics": post.getlist("guardrail_metrics"),
-        "minimum_detectable_effect": post.get("minimum_detectable_effect", "0.02"),
+        "minimum_detectable_effect": _fraction(post.get("minimum_detectable_effect_percent", "2")),
     }
-    if post.get("bucket_start", "").strip() or post.get("bucket_end", "").strip():
-        body["layer_buckets"] = [post.get("bucket_start", ""), post.get("bucket_end", "")]
+    if post.get("space") == "custom":
+        body["layer_buckets"] = [_buckets(post.get("share_from", "")), _buckets(post.get("share_to", ""))]
+    elif post.get("space", "free") == "free":
+        layer = Layer.objects.filter(key=body["layer"]).first()
+        free = free_slices(taken_slices(layer)) if layer else []
+        if free:  # the largest free slice; none free: the service says the layer is taken, and by whom
+            body["layer_buckets"] = list(max(free, key=lambda gap: gap[1] - gap[0]))
     targeting = post.get("targeting", "").strip()
     if targeting:
         try:
@@ -102,6 +107,22 @@ def _form_body(post) -> dict:
         except json.JSONDecodeError:
             body["targeting"] = targeting
     return body
+
+
+def _fraction(percent_text: str):
+    """The form takes the MDE in percent, as traffic; the API in a fraction."""
+    try:
+        return float(percent_text.strip().rstrip("%")) / 100
+    except ValueError:
+        return percent_text  # the serializer says it is not a number
+
+
+def _buckets(percent_text: str):
+    """A share of the layer's users in percent to a bucket bound (1% is 100 buckets)."""
+    try:
+        return round(float(percent_text.strip().rstrip("%")) * 100)
+    except ValueError:
+        return percent_text
 
 
 SHOWN_FIELDS = {"key", "name", "layer", "layer_buckets", "traffic_percent", "variants", "targeting", "primary_metric",
@@ -159,15 +180,66 @@ def experiment_create(request):
                 return redirect("dashboard:experiment-detail", key=experiment.key)
         else:
             errors = _placed(_flatten(data.errors))
-    rows = [{"i": i, "key": values.get(f"variant-{i}-key", ["control", "treatment", "", ""][i]),
-             "weight": values.get(f"variant-{i}-weight", ["50", "50", "", ""][i]),
-             "recommender": values.get(f"variant-{i}-recommender", "popularity" if i < 2 else ""),
+    # The control serves what users in no experiment get; the treatment something else, so
+    # the form does not start as an A/A test.
+    control = surfaces.effective_defaults(surfaces.stored_defaults("closeup"))["whole"]["name"]
+    treatment = next((n for n in ("board_cooccurrence", "pixie", "popularity") if n != control), control)
+    defaults = [("control", "50", control), ("treatment", "50", treatment), ("", "", ""), ("", "", "")]
+    rows = [{"i": i, "key": values.get(f"variant-{i}-key", defaults[i][0]),
+             "weight": values.get(f"variant-{i}-weight", defaults[i][1]),
+             "recommender": values.get(f"variant-{i}-recommender", defaults[i][2]),
              "params": values.get(f"variant-{i}-params", "")} for i in range(MAX_VARIANT_ROWS)]
     return render(request, "dashboard/experiment_form.html", {
         "errors": errors, "values": values, "rows": rows, "control": values.get("control", "0"),
-        "layers": Layer.objects.all(), "metrics": Metric.objects.all(), "recommenders": registry.names(),
+        "layers": _layer_choices(), "chosen_layer": values.get("layer") or request.GET.get("layer", ""),
+        "space": values.get("space", "free"), "stages": STAGES,
+        "metrics": Metric.objects.all(), "recommenders": registry.names(),
         "guardrails": values.getlist("guardrail_metrics") if values else ["hide_rate"],
     }, status=400 if errors else 200)
+
+
+def _metrics_shown(e: Experiment) -> dict:
+    names = dict(Metric.objects.values_list("key", "name"))
+    return {"primary": f"{names.get(e.primary_metric, e.primary_metric)} ({e.primary_metric})",
+            "guardrails": [f"{names.get(g, g)} ({g})" for g in e.guardrail_metrics or []],
+            "mde": p.pct(e.minimum_detectable_effect, 1).lstrip("+") if e.minimum_detectable_effect else "—"}
+
+
+def _layer_choices() -> list[dict]:
+    """Each layer with its free space in words, for the picker."""
+    choices = []
+    for layer in Layer.objects.exclude(key__startswith="holdout-"):
+        taken = taken_slices(layer)
+        free = free_slices(taken)
+        widest = max(free, key=lambda gap: gap[1] - gap[0]) if free else None
+        choices.append({
+            "key": layer.key, "name": layer.name, "stage": layer.get_stage_display(),
+            "free": f"{sum(e - s for s, e in free) / 100:g}% free" if free else "full",
+            "widest": share_text(*widest) if widest else None,
+            "users": ", ".join(f"{k} uses {share_text(s, e)}" for s, e, k in taken)})
+    return choices
+
+
+@login_required
+@require_POST
+def layer_create(request):
+    """A layer from the dashboard: key, name and stage (the salt is made, never shown)."""
+    if not request.user.has_perm("experiments.add_layer"):
+        raise PermissionDenied("Your role cannot create layers.")
+    key, name = request.POST.get("layer_key", "").strip(), request.POST.get("layer_name", "").strip()
+    stage = request.POST.get("layer_stage", "whole")
+    data = LayerSerializer(data={"key": key, "name": name or key, "stage": stage})
+    try:
+        if not data.is_valid():
+            raise ValidationError(_flatten(data.errors))
+        layer = services.create_layer(**data.validated_data)
+    except ValidationError as exc:
+        for field, msgs in exc.message_dict.items():
+            for m in msgs:
+                messages.error(request, f"New layer {field}: {m}")
+        return redirect("dashboard:experiment-create")
+    messages.success(request, f"Layer {layer.key} created: all of it is free.")
+    return redirect(f"{reverse('dashboard:experiment-create')}?layer={layer.key}")
 
 
 @login_required
@@ -184,7 +256,9 @@ def experiment_detail(request, key):
         "others": [{"key": x.key, "left": x.bucket_start / 100, "width": (x.bucket_end - x.bucket_start) / 100}
                    for x in others],
         "slice": {"left": e.bucket_start / 100, "width": (e.bucket_end - e.bucket_start) / 100},
-        "audit": e.audit_log.select_related("actor")[:50],
+        "audit": [{"at": a.at, "actor": a.actor, "action": a.action, "changes": p.audit_changes(a.before, a.after)}
+                  for a in e.audit_log.select_related("actor")[:50]],
+        "metrics_shown": _metrics_shown(e),
         "timeline": timeline(e),
         "can_edit": perms.can_edit(request.user, e), "can_run": perms.can_run(request.user, e),
         "actions": [a for a, (sources, _) in services.TRANSITIONS.items() if e.status in sources],
@@ -279,6 +353,11 @@ def experiment_update(request, key):
                 messages.error(request, f"{field}: {m}")
         return redirect("dashboard:experiment-detail", key=e.key)
     changes = dict(data.validated_data)
+    ramp = changes.get("traffic_percent")
+    if ramp is not None and ramp != e.traffic_percent and request.POST.get("confirm") != "yes":
+        return render(request, "dashboard/confirm_ramp.html", {
+            "e": e, "old": e.traffic_percent, "new": ramp, "down": ramp < e.traffic_percent,
+            "leaving": (1 - ramp / e.traffic_percent) if e.traffic_percent and ramp < e.traffic_percent else 0})
     try:
         services.update_experiment(e, actor=request.user, changes=changes)
     except ValidationError as exc:

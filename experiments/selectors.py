@@ -173,6 +173,23 @@ def taken_slices(layer: Layer, exclude_id: int | None = None) -> list[tuple[int,
     return sorted(qs.values_list("bucket_start", "bucket_end", "key"))
 
 
+def free_slices(taken: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """The gaps between taken slices of a layer's 10,000 buckets, in order."""
+    gaps, at = [], 0
+    for start, end, _ in sorted(taken):
+        if start > at:
+            gaps.append((at, start))
+        at = max(at, end)
+    if at < a.BUCKETS:
+        gaps.append((at, a.BUCKETS))
+    return gaps
+
+
+def share_text(start: int, end: int) -> str:
+    """A slice as people read it: the share of the layer's users, e.g. "50–100% of the layer"."""
+    return f"{start / 100:g}–{end / 100:g}% of the layer"
+
+
 def serving_by_variant(experiment: Experiment) -> list[dict]:
     """Per variant, closeup requests its config shaped and how many of them fell back."""
     rows = {v.key: [0, 0] for v in experiment.variants.all()}

@@ -30,7 +30,7 @@ from experiments.models import (
     SurfaceDefault,
     Variant,
 )
-from experiments.selectors import taken_slices
+from experiments.selectors import free_slices, share_text, taken_slices
 
 Status = Experiment.Status
 
@@ -152,17 +152,22 @@ def _weight_errors(weights: dict[str, float]) -> dict:
 
 def _validate_slice(layer: Layer, buckets, exclude_id=None) -> tuple[tuple[int, int] | None, dict]:
     taken = taken_slices(layer, exclude_id=exclude_id)
+    owners = ", ".join(f"{k} ({share_text(s, e)}, buckets [{s}, {e}))" for s, e, k in taken)
+    free = free_slices(taken)
+    free_text = ("free: " + ", ".join(f"{share_text(s, e)} (buckets [{s}, {e}))" for s, e in free)) if free \
+        else "nothing is free: choose another layer or create one, or stop an experiment in this one"
     if buckets is None:
         if taken:
-            owners = ", ".join(f"{k} [{s}, {e})" for s, e, k in taken)
-            return None, {"layer_buckets": [f"Layer {layer.key} is partly taken ({owners}); choose a free slice."]}
+            return None, {"layer_buckets": [
+                f"Layer {layer.key} is partly taken by {owners}; give a free slice ({free_text})."]}
         return (0, BUCKETS), {}
     start, end = buckets
     if not (0 <= start < end <= BUCKETS):
         return None, {"layer_buckets": [f"Must be [start, end) with 0 <= start < end <= {BUCKETS}."]}
     clashes = [f"{k} [{s}, {e})" for s, e, k in taken if start < e and s < end]
     if clashes:
-        return None, {"layer_buckets": [f"[{start}, {end}) overlaps {', '.join(clashes)} in layer {layer.key}."]}
+        return None, {"layer_buckets": [
+            f"{share_text(start, end)} overlaps {', '.join(clashes)} in layer {layer.key} ({free_text})."]}
     return (start, end), {}
 
 

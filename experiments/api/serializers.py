@@ -6,6 +6,13 @@ from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
 from experiments.selectors import ordered_weights
 
 
+KEY_RULE = "Use only letters, digits, hyphens and underscores, for example ranker-v2."
+
+
+def _key_field(**kwargs):
+    return serializers.SlugField(max_length=64, error_messages={"invalid": KEY_RULE}, **kwargs)
+
+
 class LayerSerializer(serializers.ModelSerializer):
     experiments = serializers.SerializerMethodField()
 
@@ -13,7 +20,7 @@ class LayerSerializer(serializers.ModelSerializer):
         model = Layer
         fields = ["key", "name", "surface", "stage", "created_at", "experiments"]
         read_only_fields = ["created_at", "experiments"]
-        extra_kwargs = {"key": {"validators": []}}
+        extra_kwargs = {"key": {"validators": [], "error_messages": {"invalid": KEY_RULE}}}
 
     def get_experiments(self, layer) -> list[dict]:
         return [
@@ -31,7 +38,7 @@ class RecommenderConfigSerializer(serializers.Serializer):
 
 
 class VariantSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=64)
+    key = _key_field()
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     weight = serializers.FloatField(min_value=0, max_value=100)
     is_control = serializers.BooleanField(default=False)
@@ -47,7 +54,7 @@ def _buckets_field(**kwargs):
 
 
 class ExperimentCreateSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=64)
+    key = _key_field()
     name = serializers.CharField(max_length=200)
     hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")

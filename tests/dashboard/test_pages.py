@@ -76,8 +76,14 @@ def test_lifecycle_asks_for_confirmation_then_runs(experimenter):
     assert Experiment.objects.get(pk=e.pk).status == "draft"  # a GET changes nothing
     client.post(f"/experiments/{e.key}/start")
     assert Experiment.objects.get(pk=e.pk).status == "running"
-    client.post(f"/experiments/{e.key}/update", {"traffic_percent": "50"})
+    # A ramp asks first, saying from what to what; down is the dangerous way.
+    page = client.post(f"/experiments/{e.key}/update", {"traffic_percent": "50"}).content.decode()
+    assert "from 100% to 50%?" in page and "about 50% of the users in the experiment now stop" in page
+    assert Experiment.objects.get(pk=e.pk).traffic_percent == 100
+    client.post(f"/experiments/{e.key}/update", {"traffic_percent": "50", "confirm": "yes"})
     assert Experiment.objects.get(pk=e.pk).traffic_percent == 50
+    audit = client.get(f"/experiments/{e.key}/").content.decode()
+    assert "traffic_percent: 100 → 50" in audit
     r = client.post(f"/experiments/{e.key}/update", {"traffic_percent": "500"}, follow=True)
     assert "less than or equal to 100" in r.content.decode()
     client.post(f"/experiments/{e.key}/update", {"name": "Renamed", "hypothesis": "H2", "description": "D"})

@@ -45,7 +45,7 @@ def test_experimenter_creates_a_layer_and_an_experiment_that_owns_the_whole_free
         ({"layer_buckets": [5000, 100]}, "layer_buckets", "0 <= start < end"),
         ({"traffic_percent": 120}, "traffic_percent", "less than or equal to 100"),
         ({"targeting": {"attribute": "country", "op": "like", "value": "US"}}, "targeting", "must be one of"),
-        ({"key": "Not A Slug!"}, "key", "slug"),
+        ({"key": "Not A Slug!"}, "key", "letters, digits, hyphens"),
         ({"variants": "two"}, "variants", "list"),
     ],
 )
