@@ -3,6 +3,7 @@ same rules give the same messages."""
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -433,7 +434,11 @@ def experiment_analyze(request, key):
     except analysis_services.AnalysisFailed as exc:
         messages.error(request, f"The analysis failed: {exc.report.error}")
     url = reverse("dashboard:experiment-results", kwargs={"key": e.key})
-    return redirect(f"{url}?phase={phase.number}" if phase and phase.number != e.phases.count() else url)
+    # Back to the page as it was: the phase and the CUPED and sequential toggles kept.
+    query = {k: v for k, v in (("mode", request.POST.get("mode")), ("cuped", request.POST.get("cuped"))) if v}
+    if phase and phase.number != e.phases.count():
+        query["phase"] = phase.number
+    return redirect(f"{url}?{urlencode(query)}" if query else url)
 
 
 @login_required

@@ -5,7 +5,6 @@ from experiments import rollouts
 from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
 from experiments.selectors import ordered_weights
 
-
 KEY_RULE = "Use only letters, digits, hyphens and underscores, for example ranker-v2."
 
 

@@ -82,3 +82,12 @@ def test_the_ship_dialog_preselects_a_clear_winner(experimenter):
     page = as_user(experimenter).get(f"/experiments/{experiment.key}/ship").content.decode()
     assert "Recommended: better." in page and "significantly better than control" in page
     assert '<option value="better" selected>' in page
+
+
+def test_re_running_the_analysis_keeps_the_toggles(experimenter):
+    experiment = _running(experimenter, key="toggles")
+    client = as_user(experimenter)
+    page = client.get(f"/experiments/{experiment.key}/results?mode=sequential&cuped=1").content.decode()
+    assert 'name="mode" value="sequential"' in page and 'name="cuped" value="1"' in page
+    r = client.post(f"/experiments/{experiment.key}/analyze", {"mode": "sequential", "cuped": "1"})
+    assert r.status_code == 302 and "mode=sequential" in r["Location"] and "cuped=1" in r["Location"]
