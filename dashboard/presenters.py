@@ -160,9 +160,11 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
     power = report.power
     if power is not None and power.users_per_variant and power.users_per_variant_now is not None \
             and power.users_per_variant_now < power.users_per_variant:
+        mde = pct(power.relative_mde, 1).lstrip("+")
         warnings.append(f"Underpowered: {power.users_per_variant_now:,} users per variant of the "
-                        f"{power.users_per_variant:,} needed to detect a {pct(power.relative_mde, 1).lstrip('+')} "
-                        "change; a real effect of that size may be missed and a significant one overstated.")
+                        f"{power.users_per_variant:,} the plan needs to detect a {mde} change. "
+                        + ("A lift found this early tends to be overstated: expect less after launch."
+                           if better else f"A real {mde} effect may well be missed."))
     for m in report.metrics:
         if m.role != "guardrail":
             continue
