@@ -37,7 +37,7 @@ from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
 from analysis.stats.moments import MetricValue, Moments
 from analysis.stats.power import plan as power_plan
-from analysis.stats.sequential import SequentialResult, msprt
+from analysis.stats.sequential import SequentialResult, confidence_sequence, running
 from analysis.stats.srm import sample_ratio_mismatch
 
 ROLES = ("primary", "guardrail", "secondary")
@@ -115,7 +115,37 @@ def _variant_statistics(metric: MetricInfo, kind: MetricKind, variant: VariantIn
 
 
 def _sequential(result: SequentialResult, alpha: float) -> SequentialTest:
+    # The running p-value is below alpha exactly when the running interval excludes 0.
     return SequentialTest(**result.as_dict(), significant=_below(result.p_value, alpha))
+
+
+def _stored(p, low, high) -> SequentialResult:
+    nan = float("nan")
+    return SequentialResult(nan if p is None else p, nan if low is None else low, nan if high is None else high)
+
+
+def _looks_so_far(series: DailySeries | None, variant: str) -> SequentialResult | None:
+    """The running sequential values of the series' last day for a treatment."""
+    for day in reversed(series.days if series else ()):
+        for c in day.comparisons:
+            if c.variant == variant:
+                return _stored(c.sequential_p_value, c.sequential_ci_low, c.sequential_ci_high)
+    return None
+
+
+def with_past_looks(result: MetricResult, series: DailySeries | None, alpha: float) -> MetricResult:
+    """The primary metric's sequential answers combined with the daily series' earlier
+    looks (running minimum p, intersection of intervals): what was significant at a
+    look stays so. CUPED's sequential answer has no series and stays this look's."""
+    if series is None or series.metric != result.metric:
+        return result
+
+    def combined(c: Comparison) -> Comparison:
+        past = _looks_so_far(series, c.variant)
+        now = _stored(c.sequential.p_value, c.sequential.ci_low, c.sequential.ci_high)
+        return replace(c, sequential=_sequential(running(past, now), alpha))
+
+    return replace(result, comparisons=tuple(combined(c) for c in result.comparisons))
 
 
 def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, MetricValue],
@@ -131,11 +161,11 @@ def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, Me
         with_cuped = CupedComparison(
             **ca.as_dict(), theta=mine.theta, variance_reduction=mine.variance_reduction,
             significant=_below(ca.p_value, alpha),
-            sequential=_sequential(msprt(ca.relative_lift, ca.relative_se**2, tau, alpha), alpha),
+            sequential=_sequential(confidence_sequence(ca.relative_lift, ca.relative_se**2, tau, alpha), alpha),
         )
     return Comparison(
         variant=variant.key, baseline=control.key, **c.as_dict(),
-        sequential=_sequential(msprt(c.relative_lift, c.relative_se**2, tau, alpha), alpha),
+        sequential=_sequential(confidence_sequence(c.relative_lift, c.relative_se**2, tau, alpha), alpha),
         chance_to_beat_control=bayes.chance_to_beat_control, bayesian=BayesianEstimate(**bayes.as_dict()),
         cuped=with_cuped, improved=_direction_ok(c.relative_lift, higher),
     )
@@ -214,7 +244,7 @@ def build_report(experiment_key: str, variants: list[VariantInfo], metrics: list
         experiment=experiment_key, phase=phase, settings=settings, srm=srm_result(variants, users),
         users=sum(users.values()),
         days_running=days_running,
-        metrics=tuple(corrected_results(
+        metrics=tuple(with_past_looks(r, series, settings.alpha) for r in corrected_results(
             lambda levels: [metric_result(m, variants, moments, settings, levels and levels[i])
                             for i, m in enumerate(metrics)], settings)),
         power=power_block(metrics, variants, moments, settings, days_running), series=series,
@@ -255,13 +285,16 @@ def segment_blocks(variants, metrics, segments: dict[str, dict[int, Moments]],
 
 def daily_series(metric: MetricInfo, variants: list[VariantInfo], days: list[date],
                  by_variant: dict[int, list[Moments]], settings: AnalysisSettings,
-                 source: str | None = None) -> DailySeries:
+                 source: str | None = None, previous: DailySeries | None = None) -> DailySeries:
     """The primary metric at the end of each day: values, and each treatment's lift
-    with its fixed-horizon CI and its always-valid confidence sequence."""
+    with its fixed-horizon CI and its always-valid confidence sequence, the latter as
+    running values (minimum p-value, intersection of intervals) from the first day, or
+    continuing `previous` (the days before, carried from the last report)."""
     control = next(v for v in variants if v.is_control)
     k = len(metric.post)
     kind = metric_kinds.get(metric.kind)
     out_days = []
+    so_far = {v.key: _looks_so_far(previous, v.key) for v in variants}
     for i, day in enumerate(days):
         moments = {v.id: (by_variant.get(v.id) or [_empty(k)] * len(days))[i] for v in variants}
         values = {vid: kind.value(m) for vid, m in moments.items()}
@@ -270,7 +303,8 @@ def daily_series(metric: MetricInfo, variants: list[VariantInfo], days: list[dat
             if v.is_control:
                 continue
             c = compare(values[v.id], values[control.id], settings.alpha)
-            seq = msprt(c.relative_lift, c.relative_se**2, settings.sequential_tau, settings.alpha)
+            seq = so_far[v.key] = running(so_far[v.key], confidence_sequence(
+                c.relative_lift, c.relative_se**2, settings.sequential_tau, settings.alpha))
             lifts.append(DailyLift(variant=v.key, relative_lift=c.relative_lift, ci_low=c.ci_low, ci_high=c.ci_high,
                                    p_value=c.p_value, sequential_ci_low=seq.ci_low,
                                    sequential_ci_high=seq.ci_high, sequential_p_value=seq.p_value))

@@ -106,7 +106,8 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
         daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of, window=_window(phase))
         return R.daily_series(primary, variants, daily.days, daily.by_variant, settings, source="backfill")
     now = {vid: [m.select(primary.post)] for vid, m in moments.items()}
-    point = R.daily_series(primary, variants, [today], now, settings)
+    point = R.daily_series(primary, variants, [today], now, settings,
+                           previous=DailySeries(metric=primary.key, days=carried))
     return DailySeries(metric=primary.key, days=carried + point.days, source="incremental")
 
 

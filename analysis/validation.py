@@ -23,7 +23,7 @@ from analysis.report import AnalysisSettings, Comparison
 from analysis.stats.frequentist import compare
 from analysis.stats.moments import Moments
 from analysis.stats.power import power_at, users_per_variant
-from analysis.stats.sequential import msprt
+from analysis.stats.sequential import SequentialResult, confidence_sequence, msprt, running
 from analysis.stats.srm import sample_ratio_mismatch
 
 SAVE_SHAPE, SAVE_SCALE = 1.5, 2.0
@@ -116,17 +116,59 @@ def sequential_runs(rng, runs: int, days: int, per_day: int, tau: float, progres
     for _ in range(runs):
         totals = [None, None]
         seq = naive = False
+        so_far = None
         for d in range(days):
             for arm in (0, 1):
                 m = simulate_arm(rng, per_day).select([0, 1])
                 totals[arm] = m if totals[arm] is None else totals[arm] + m
             r = compare(metric_value("ratio", totals[1]), metric_value("ratio", totals[0]))
-            seq |= msprt(r.relative_lift, r.relative_se**2, tau).p_value < 0.05
+            so_far = running(so_far, confidence_sequence(r.relative_lift, r.relative_se**2, tau))
+            seq = so_far.p_value < 0.05
             naive |= r.p_value < 0.05
             seq_by_day[d] += seq
             naive_by_day[d] += naive
         progress()
     return {"sequential": seq_by_day / runs, "naive": naive_by_day / runs}
+
+
+def _ctr_day(rng, n: int, lift: float) -> Moments:
+    """One day's n new users' (clicks, impressions): the CTR of simulate_arm, faster."""
+    a = rng.gamma(2.0, 6.0, n)
+    c = rng.beta(2.0, 20.0, n)
+    imp = rng.poisson(a)
+    return Moments.from_data(np.vstack([rng.binomial(imp, np.minimum(1.0, c * lift)), imp]).astype(float))
+
+
+def looks_runs(rng, runs: int, looks: int, per_look: int, lift: float, mde: float, progress=lambda: None) -> dict:
+    """Experiments read `looks` times (per_look new users per arm each time) by the
+    fixed-horizon test (once, at the end, and peeked at every look), the fixed-τ mSPRT
+    (τ = mde, p = 1/Λ of each look) and the tuned confidence sequence with running values.
+    Counts: rejected at some look, and shown significant at the last look."""
+    keys = ("fixed", "peeked", "msprt_any", "msprt_last", "tuned_any", "tuned_last", "flipped_msprt")
+    out = dict.fromkeys(keys, 0)
+    for _ in range(runs):
+        totals = [None, None]
+        so_far: SequentialResult | None = None
+        old_any = new_any = peeked = False
+        for _look in range(looks):
+            for arm, arm_lift in ((0, 1.0), (1, 1.0 + lift)):
+                m = _ctr_day(rng, per_look, arm_lift)
+                totals[arm] = m if totals[arm] is None else totals[arm] + m
+            r = compare(metric_value("ratio", totals[1]), metric_value("ratio", totals[0]))
+            old = msprt(r.relative_lift, r.relative_se**2, mde)
+            so_far = running(so_far, confidence_sequence(r.relative_lift, r.relative_se**2, mde))
+            old_any |= old.p_value < 0.05
+            new_any |= so_far.p_value < 0.05
+            peeked |= r.p_value < 0.05
+        out["fixed"] += r.p_value < 0.05
+        out["peeked"] += peeked
+        out["msprt_any"] += old_any
+        out["msprt_last"] += old.p_value < 0.05
+        out["flipped_msprt"] += old_any and not old.p_value < 0.05
+        out["tuned_any"] += new_any
+        out["tuned_last"] += so_far.p_value < 0.05
+        progress()
+    return {k: v / runs for k, v in out.items()}
 
 
 def srm_runs(rng, runs: int, per_arm: int, drop: float) -> float:
@@ -151,7 +193,9 @@ def run(runs: int = 1000, seed: int = 20261126, out_dir=None, progress_factory=N
     aa_section, aa = _aa_section(rng, runs, bar, plt, out_dir)
     sections = [aa_section, _lift_section(rng, runs, bar, plt, out_dir),
                 _sequential_section(rng, runs, bar, plt, out_dir), _srm_section(rng, runs),
-                _cuped_section(aa, plt, out_dir)]
+                _cuped_section(aa, plt, out_dir),
+                # its own stream, so that adding it moved no other section's numbers
+                _looks_section(np.random.default_rng([seed, 16]), runs, bar)]
     plt.close("all")
     return sections
 
@@ -230,7 +274,7 @@ def _sequential_section(rng, runs, bar, plt, out_dir) -> Section:
     ok = seq["sequential"][-1] <= 0.05
     s = Section(f"Peeking: A/A with a look every day for {days} days ({runs:,} experiments, {per_day} new users "
                 "per arm a day), stopping at the first significant look")
-    s.rows = [["always-valid (mSPRT)", f"{seq['sequential'][-1]:.1%}", _mark(ok)],
+    s.rows = [["always-valid (confidence sequence, running p)", f"{seq['sequential'][-1]:.1%}", _mark(ok)],
               ["fixed-horizon t-test, peeked at daily", f"{seq['naive'][-1]:.1%}", "(inflates, as expected)"]]
     s.passed.append(ok)
     s.text = _table("| test | false positive rate after 14 looks | at most 5% |", s.rows)
@@ -242,6 +286,51 @@ def _sequential_section(rng, runs, bar, plt, out_dir) -> Section:
     ax.set_ylabel("false positive rate")
     ax.legend()
     s.plot = _save(fig, out_dir, "validation-sequential.png")
+    return s
+
+
+def _looks_section(rng, runs, bar) -> Section:
+    """Twenty looks at the planned size: the tuned confidence sequence against the fixed-τ
+    mSPRT and the fixed-horizon test, on the same simulated experiments."""
+    looks, click_lift = 20, 0.05
+    truth, unit_var, base = ctr_truth(rng, click_lift)
+    planned = users_per_variant(truth, base, unit_var, 0.05, 0.8)
+    per_look = -(-planned // looks)
+    with bar(runs, "20 looks, A/A") as b:
+        aa = looks_runs(rng, runs, looks, per_look, 0.0, truth, b.update)
+    with bar(runs, "20 looks, effect at the MDE") as b:
+        eff = looks_runs(rng, runs, looks, per_look, click_lift, truth, b.update)
+    s = Section(f"Sequential testing: {looks} looks up to the planned size ({runs:,} experiments each, "
+                f"{per_look:,} new users per arm a look, {looks * per_look:,} at the end: the calculator's size for "
+                f"80% power at the MDE, a true CTR lift of {truth:.2%})")
+    ok_fpr = aa["tuned_any"] <= 0.05
+    gap = eff["fixed"] - eff["tuned_any"]
+    ok_power = gap <= 0.10
+    s.rows = [
+        ["fixed horizon, read once at the planned size", f"{aa['fixed']:.1%}", f"{eff['fixed']:.1%}", "", ""],
+        ["fixed horizon, peeked at every look", f"{aa['peeked']:.1%}", f"{eff['peeked']:.1%}", "", "(not valid)"],
+        ["mSPRT, fixed τ = MDE, p = 1/Λ (before)", f"{aa['msprt_any']:.1%}", f"{eff['msprt_any']:.1%}",
+         f"{eff['msprt_last']:.1%}", f"{eff['flipped_msprt']:.1%} shown significant, then not"],
+        ["confidence sequence tuned to the planned size, running p and interval (now)", f"{aa['tuned_any']:.1%}",
+         f"{eff['tuned_any']:.1%}", f"{eff['tuned_last']:.1%}", f"FPR at most 5%: {_mark(ok_fpr)}; "
+         f"within 10 points of the fixed test: {_mark(ok_power)}"],
+    ]
+    s.passed.append(ok_fpr)
+    verdict = ("met" if ok_power else "not reachable by an always-valid test at this size, and is not counted in "
+               "the verdict above")
+    s.text = (_table("| test | A/A: significant at some look | effect: significant at some look (power) | "
+                     "effect: shown significant at the last look | |", s.rows)
+              + f"\n\nThe power target is {verdict}: "
+                "the confidence sequence tuned to the planned size N has, at N, the half-width "
+                "se·√(2(c+1)/c · ln(√(c+1)/α)) with c = −2 ln α + ln(1 − 2 ln α) = 7.94, that is 3.03 se instead "
+                "of the fixed test's 1.96 se. An effect sized for 80% power sits 2.80 se from 0, so the last look "
+                "alone rejects with probability Φ(2.80 − 3.03) ≈ 41%, and the 19 earlier looks add less than 10 "
+                "points (a Brownian-motion computation gives 49%). No mixture does much better at N (tuning to N/2 "
+                "gives 50%); the price of being allowed to stop at any look is about 30 points of power at the "
+                "fixed test's 80% size, or equivalently about 1.75 times its sample for the same 80%. At the size "
+                "planned here the fixed-τ mSPRT (τ = MDE = 2.80 · √V_N) is almost the tuned mixture "
+                "(τ = √c · √V_N = 2.82 · √V_N), so their powers agree; what changes is that the running p-value "
+                "keeps every significant result significant (the last column).")
     return s
 
 

@@ -34,7 +34,13 @@ class Reading:
 
 
 def chosen(comparison: Comparison, cuped: bool, sequential: bool) -> Reading:
-    """Fixed-horizon or sequential, with or without CUPED."""
+    """Fixed-horizon or sequential, with or without CUPED.
+
+    Sequential: the always-valid p-value and interval of the relative lift as running
+    values (minimum p over the looks so far, intersection of their confidence sequences;
+    docs/statistics.md "Sequential testing"), so `significant` is exactly "the interval
+    excludes 0" and stays true at later looks. The interval is None when the looks'
+    intervals no longer intersect (then the test has rejected)."""
     base = comparison.cuped if cuped and comparison.cuped else comparison
     if sequential:
         seq = base.sequential

@@ -176,6 +176,11 @@ def test_a_stored_report_reads_back_to_the_document_stored_and_served(experiment
         assert [v.users for v in report.metrics[0].variants] == [30, 30]
     series = Report.from_json(again).series
     assert series.source == "incremental" and len(series.days) >= 2
+    # The sequential answer runs on across the days carried over and into the report.
+    ps = [d.comparisons[0].sequential_p_value for d in series.days if d.comparisons[0].sequential_p_value is not None]
+    assert ps and ps == sorted(ps, reverse=True)
+    primary = next(r for r in Report.from_json(again).metrics if r.role == "primary")
+    assert primary.comparisons[0].sequential.p_value <= ps[-1]
     segmented = Report.from_json(served)
     rows = report_csv(segmented, REPORT_ID, COMPUTED_AT).splitlines()
     assert len(rows) == 1 + 2 * (len(segmented.metrics) + len(segmented.segments[0].metrics))
