@@ -138,3 +138,20 @@ def test_an_analysis_reports_each_metrics_cap_and_each_guardrails_test(experimen
     assert "cap" not in by_key["engaged_users"]  # 0/1: nothing to cap
     guard = by_key["hide_rate"]["comparisons"][0]["guardrail"]
     assert guard["margin"] == 0.02 and guard["verdict"] in ("within_margin", "regressed", "inconclusive")
+
+
+@pytest.mark.django_db
+def test_the_metric_api_takes_a_cap_and_a_margin_and_refuses_bad_ones_with_field_messages(experimenter, viewer):
+    from tests.conftest import as_user
+
+    hide = as_user(viewer).get("/api/v1/metrics/hide_rate").json()
+    assert hide["cap_percentile"] == 99.9 and hide["guardrail_margin"] == 0.02
+    base = {"key": "clicks", "name": "Clicks", "kind": "mean", "numerator_types": ["click"]}
+    for field, value in (("cap_percentile", 100), ("cap_percentile", 10), ("cap_percentile", "nan"),
+                         ("cap_percentile", "x"), ("guardrail_margin", -0.1), ("guardrail_margin", 2),
+                         ("guardrail_margin", "inf")):
+        r = as_user(experimenter).post("/api/v1/metrics", {**base, field: value}, format="json")
+        assert r.status_code == 400 and field in r.json(), (field, value, r.content)
+    ok = as_user(experimenter).post("/api/v1/metrics", {**base, "cap_percentile": None, "guardrail_margin": 0.05},
+                                    format="json")
+    assert ok.status_code == 201 and ok.json()["cap_percentile"] is None and ok.json()["guardrail_margin"] == 0.05
