@@ -155,3 +155,12 @@ def test_the_metric_api_takes_a_cap_and_a_margin_and_refuses_bad_ones_with_field
     ok = as_user(experimenter).post("/api/v1/metrics", {**base, "cap_percentile": None, "guardrail_margin": 0.05},
                                     format="json")
     assert ok.status_code == 201 and ok.json()["cap_percentile"] is None and ok.json()["guardrail_margin"] == 0.05
+
+
+def test_by_simulation_capping_gains_power_on_heavy_tails_and_keeps_the_false_positive_rate(rng):
+    from analysis import validation as V
+
+    power = V.capping_runs(rng, 400, V.HEAVY_N, V.HEAVY_LIFT)
+    assert power["capped"] > power["plain"] + 0.02
+    aa = V.capping_runs(rng, 800, V.HEAVY_N, 0.0)
+    assert 0.025 <= aa["capped"] <= 0.075

@@ -139,3 +139,12 @@ def test_the_results_page_shows_the_guardrail_verdict_in_words(experimenter, rng
     page = as_user(experimenter).get(f"/experiments/{e.key}/results").content.decode()
     assert "within the 2.0% margin: at worst" in page  # saves per user
     assert "guardrail regressed: significantly worse than the control (margin 2.0%)" in page  # hides per user
+
+
+def test_by_simulation_within_the_margin_is_rare_at_the_margin_and_usual_without_harm(rng):
+    from analysis import validation as V
+
+    at_margin = V.guardrail_runs(rng, 600, V.GUARD_N, 1 + V.GUARD_MARGIN)
+    assert at_margin["within_margin"] <= 0.075  # the one-sided test's level, 5%, with simulation noise
+    no_harm = V.guardrail_runs(rng, 200, V.GUARD_N, 1.0)
+    assert no_harm["within_margin"] >= 0.5 and no_harm["regressed"] <= 0.1
