@@ -139,6 +139,10 @@ class _Dialect:
     def segment_param(self, key: str) -> str:
         return key if self.pg else '$."' + key.replace('"', "") + '"'
 
+    def floor(self, expr: str) -> str:
+        """⌊expr⌋ of a non-negative number (SQLite's floor() needs its math functions)."""
+        return f"floor({expr})" if self.pg else f"CAST({expr} AS INTEGER)"
+
     def as_float(self, expr: str) -> str:
         return f"({expr})::float8" if self.pg else f"CAST({expr} AS REAL)"
 
@@ -301,8 +305,14 @@ def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[t
     caps_sql, cap_params = _caps(variables, capped, d)
     params = params + cap_params
     values = ", ".join(f"{_capped_value(v, i, i in capped)} AS v{i}" for i, v in enumerate(variables))
-    values += "".join(f", c{i}.cap AS cap{i}" for i in capped)
-    cap_joins = "".join(f" CROSS JOIN c{i}" for i in capped)
+    values += "".join(f", cap{i}" for i in capped)
+    # The caps as one row, joined once; w materialized (PostgreSQL) so each capped value
+    # is computed once per user rather than once per product it enters.
+    cap_joins = " CROSS JOIN caps" if capped else ""
+    if capped:
+        caps_sql += ("\n        caps AS (SELECT " + ", ".join(f"c{i}.cap AS cap{i}" for i in capped)
+                     + " FROM " + " CROSS JOIN ".join(f"c{i}" for i in capped) + "),")
+    materialized = "MATERIALIZED " if capped and d.pg else ""
     cap_out = "".join(f", MAX(cap{i})" for i in capped)
     seg = ", x.segment" if segment_by else ""
     seg_out = "segment" if segment_by else "NULL"
@@ -320,7 +330,7 @@ def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[t
             FROM x LEFT JOIN e ON e.user_id = x.user_id AND {_join_condition(variables, d)}
             GROUP BY x.variant_id, x.user_id{seg}
         ),{caps_sql}
-        w AS (SELECT variant_id{", segment" if segment_by else ""}, {values} FROM u{cap_joins})
+        w AS {materialized}(SELECT variant_id{", segment" if segment_by else ""}, {values} FROM u{cap_joins})
         SELECT variant_id, {seg_out}, COUNT(*), {sums}{", " if pairs else ""}{products}{cap_out}
         FROM w GROUP BY {group}"""
     totals: dict[tuple, np.ndarray] = {}
@@ -348,21 +358,31 @@ class VariantMoments(dict):
 
 
 def _caps(variables: list[Variable], capped: list[int], d: _Dialect) -> tuple[str, list]:
-    """One CTE per capped variable, c{i}: one row, its cap, the percentile of the pooled
-    per-user values above 0 (every variant and segment together), interpolated between
-    closest ranks as PostgreSQL's percentile_cont and numpy's default do: with the m + 1
-    values sorted, v_(r) at ranks r = 0..m, the cap at h = m·p is
-    v_(⌊h⌋) + (h − ⌊h⌋)·(v_(⌊h⌋+1) − v_(⌊h⌋)). Written with ROW_NUMBER and COUNT windows,
-    the same in both dialects (SQLite has no percentile function); no values: NULL."""
+    """CTEs per capped variable, ending in c{i}: one row, its cap, the percentile of the
+    pooled per-user values above 0 (every variant and segment together), interpolated
+    between closest ranks as PostgreSQL's percentile_cont and numpy's default do: with the
+    m + 1 values sorted, v_(r) at ranks r = 0..m, the cap at h = m·p is
+    v_(⌊h⌋) + (h − ⌊h⌋)·(v_(⌊h⌋+1) − v_(⌊h⌋)); no values: NULL.
+
+    The same text in both dialects (SQLite has no percentile function): the users are
+    first grouped by value (g: each distinct count and how many users have it, a hash
+    aggregate), and the ranks each value spans ([start, cum)) come from a running sum
+    over those few rows, rather than a sort of every user per variable (which cost 20%
+    of the query at 1M events)."""
     sql, params = "", []
     for i in capped:
+        total, running = d.as_float("SUM(k) OVER ()"), d.as_float("SUM(k) OVER (ORDER BY v)")
         sql += f"""
+        g{i} AS (SELECT v{i} AS v, COUNT(*) AS k FROM u WHERE v{i} > 0 GROUP BY v{i}),
+        r{i} AS (SELECT v, {running} AS cum, {running} - k AS start, ({total} - 1) * {d.as_float('%s')} AS h
+                 FROM g{i}),
+        q{i} AS (SELECT v, cum, start, h, {d.floor('h')} AS f FROM r{i}),
         c{i} AS (
-            SELECT SUM(CASE WHEN r <= h AND h < r + 1 THEN v * (1 - (h - r))
-                            WHEN r - 1 <= h AND h < r THEN v * (h - (r - 1)) ELSE 0 END) AS cap
-            FROM (SELECT v, r, m * {d.as_float('%s')} AS h FROM (
-                SELECT v{i} AS v, ROW_NUMBER() OVER (ORDER BY v{i}) - 1 AS r, COUNT(*) OVER () - 1 AS m
-                FROM u WHERE v{i} > 0) ranked) placed
+            SELECT lo + (h - f) * (COALESCE(hi, lo) - lo) AS cap FROM (
+                SELECT MAX(CASE WHEN start <= f AND f < cum THEN v END) AS lo,
+                       MAX(CASE WHEN start <= f + 1 AND f + 1 < cum THEN v END) AS hi,
+                       MAX(h) AS h, MAX(f) AS f
+                FROM q{i}) placed
         ),"""
         params.append(float(variables[i].cap_percentile) / 100.0)
     return sql, params
@@ -373,7 +393,7 @@ def _capped_value(v: Variable, i: int, capped: bool) -> str:
     if not capped:
         return _as_value(v, column)
     # A NULL cap (no user above 0) compares as unknown: the value stays.
-    return f"(CASE WHEN {column} > c{i}.cap THEN c{i}.cap ELSE {column} END)"
+    return f"(CASE WHEN {column} > cap{i} THEN cap{i} ELSE {column} END)"
 
 
 @dataclass(frozen=True)
