@@ -148,3 +148,37 @@ def test_by_simulation_within_the_margin_is_rare_at_the_margin_and_usual_without
     assert at_margin["within_margin"] <= 0.075  # the one-sided test's level, 5%, with simulation noise
     no_harm = V.guardrail_runs(rng, 200, V.GUARD_N, 1.0)
     assert no_harm["within_margin"] >= 0.5 and no_harm["regressed"] <= 0.1
+
+
+@settings(max_examples=150, deadline=None)
+@given(kind=st.sampled_from(["mean", "proportion", "ratio"]), n_c=st.integers(0, 3_000), n_t=st.integers(0, 3_000),
+       harm=st.floats(0.5, 1.5), direction=st.sampled_from(["higher", "lower"]), margin=st.floats(0.0, 0.3),
+       arms=st.integers(2, 3), correction=st.sampled_from(["holm", "bh", "none"]),
+       seed=st.integers(0, 2**32 - 1))
+def test_a_guardrail_verdict_never_contradicts_the_comparison_beside_it(kind, n_c, n_t, harm, direction, margin,
+                                                                         arms, correction, seed):
+    rng = np.random.default_rng(seed)
+
+    def arm(n, scale):
+        if kind == "proportion":
+            return Moments.from_data((rng.random(n) < min(0.3 * scale, 1.0)).astype(float))
+        return Moments.from_data(np.vstack([rng.poisson(2.0 * scale, n), rng.poisson(10.0, n) + 1]).astype(float))
+
+    metric = R.MetricInfo("g", "G", kind, direction, "guardrail", (0, 1) if kind == "ratio" else (0,),
+                          guardrail_margin=margin)
+    variants = [R.VariantInfo(i + 1, f"v{i}", 50, i == 0) for i in range(arms)]
+    moments = {1: arm(n_c, 1.0), **{i + 1: arm(n_t, harm) for i in range(1, arms)}}
+    report = R.build_report("g", variants, [metric], moments, AnalysisSettings(cuped=False, correction=correction),
+                            7.0)
+    for c in report.metrics[0].comparisons:
+        g = c.guardrail
+        assert g is not None and g.margin == margin
+        assert (g.verdict == "regressed") == (c.significant and c.improved is False)
+        if g.verdict == "within_margin":
+            assert g.bound is not None and (g.bound < margin if direction == "lower" else g.bound > -margin)
+            assert g.p_value is not None and g.p_value < ALPHA
+        if g.bound is not None and c.relative_lift is not None:
+            # The one-sided bound lies on the harmful side of the estimate.
+            lift = c.relative_lift
+            assert g.bound >= lift - 1e-12 if direction == "lower" else g.bound <= lift + 1e-12
+        assert g.p_value is None or 0 <= g.p_value <= 1
