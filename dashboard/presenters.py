@@ -72,9 +72,14 @@ def cap_words(cap: MetricCap | None) -> str | None:
     """How the metric was capped, for the table's caption."""
     if cap is None:
         return None
-    values = [num(v) for v in (cap.value, cap.denominator_value) if v is not None]
-    at = " and ".join(values) if values else "no value yet"
-    return f"per-user values capped at the {cap.percentile:g}th percentile ({at})"
+    def at(v):
+        return "—" if v is None else f"{v:,.2f}".rstrip("0").rstrip(".")
+
+    if cap.denominator_value is not None:
+        where = f"numerator at {at(cap.value)}, denominator at {at(cap.denominator_value)}"
+    else:
+        where = f"at {at(cap.value)}"
+    return f"each user's counts capped at the {cap.percentile:g}th percentile ({where})"
 
 
 def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dict]:

@@ -2,6 +2,7 @@
 the bound that agrees with it, the verdicts in the report, and the words on the page."""
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,7 +14,7 @@ from scipy import stats
 from analysis import results as R
 from analysis.metric_kinds.registry import metric_value
 from analysis.models import AnalysisReport
-from analysis.report import AnalysisSettings, GuardrailTest, Report
+from analysis.report import AnalysisSettings, GuardrailTest, MetricCap, Report
 from analysis.stats.moments import Moments
 from analysis.stats.noninferiority import non_inferiority
 from dashboard import presenters
@@ -122,6 +123,21 @@ def test_the_words_say_the_verdict_the_margin_and_the_bound():
     assert presenters.guardrail_words(GuardrailTest(margin=0.02, bound=0.09, p_value=0.9, verdict="regressed"))[1] \
         == "bad"
     assert presenters.guardrail_words(None) is None
+    assert presenters.cap_words(MetricCap(percentile=99.9, value=13.0)) \
+        == "each user's counts capped at the 99.9th percentile (at 13)"
+    assert presenters.cap_words(MetricCap(percentile=99.9, value=None, denominator_value=471.94)) \
+        == "each user's counts capped at the 99.9th percentile (numerator at —, denominator at 471.94)"
+    assert presenters.cap_words(None) is None
+
+
+def test_the_ship_dialog_warns_of_an_inconclusive_guardrail(rng):
+    primary = R.MetricInfo("saves", "Saves per user", "mean", "higher", "primary", (0,))
+    moments = {1: Moments.from_data(rng.poisson(3.0, (2, 300))), 2: Moments.from_data(rng.poisson(3.0, (2, 300)))}
+    report = R.build_report("g", VARIANTS, [primary, HIDES], moments, AnalysisSettings(cuped=False), 7.0)
+    assert report.metrics[1].comparisons[0].guardrail.verdict == "inconclusive"
+    advice = presenters.ship_advice(report, "control")
+    assert any(w.startswith("Guardrail inconclusive: Hides per user in treatment is not shown to stay within its "
+                            "2.0% margin") for w in advice.warnings)
 
 
 @pytest.mark.django_db
@@ -133,12 +149,15 @@ def test_the_results_page_shows_the_guardrail_verdict_in_words(experimenter, rng
         {"key": "treatment", "weight": 50, "is_control": False, "recommender": {"name": "popularity", "params": {}}},
     ], primary_metric="closeup_ctr", guardrail_metrics=["hide_rate"])
     report = _report(rng, 400_000, 0.0, 0.08)
+    report = replace(report, metrics=(replace(report.metrics[0], cap=MetricCap(percentile=99.9, value=17.0)),
+                                      *report.metrics[1:]))
     at = datetime.now(UTC)
     AnalysisReport.objects.create(experiment=e, status="succeeded", started_at=at, computed_at=at, as_of=at,
                                   results=report.to_json(), phase=1 if e.phases.exists() else None)
     page = as_user(experimenter).get(f"/experiments/{e.key}/results").content.decode()
     assert "within the 2.0% margin: at worst" in page  # saves per user
     assert "guardrail regressed: significantly worse than the control (margin 2.0%)" in page  # hides per user
+    assert "each user&#x27;s counts capped at the 99.9th percentile (at 17)" in page
 
 
 def test_by_simulation_within_the_margin_is_rare_at_the_margin_and_usual_without_harm(rng):
