@@ -271,13 +271,15 @@ def _earliest_event_needed(cursor, d: _Dialect, experiment_id: int, variables: l
 _PG_SETTINGS: list[str] = []
 
 
-def _run(using: str, sql: str, params: list) -> list[tuple]:
+def _run(using: str, sql: str, params: list, jit: bool = True) -> list[tuple]:
     conn = connections[using]
     with transaction.atomic(using=using), conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             # A parallel hash join of the events on the exposed users, and hash aggregates
             # per user: keep the hash tables in memory.
             cursor.execute("SET LOCAL work_mem = '256MB'")
+            if not jit:
+                cursor.execute("SET LOCAL jit = off")
             for statement in _PG_SETTINGS:
                 cursor.execute(statement)
         cursor.execute(sql, params)
@@ -335,7 +337,10 @@ def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[t
         FROM w GROUP BY {group}"""
     totals: dict[tuple, np.ndarray] = {}
     out = VariantMoments()
-    for row in _run(using, sql, params):
+    # Without JIT: compiling the capped query's many expressions in every parallel worker
+    # cost more than it saved (at 3M events, 3.5 s uncapped, 6.9 s capped with JIT, 3.6 s
+    # capped without; uncapped without JIT 3.2 s).
+    for row in _run(using, sql, params, jit=not capped):
         key = (row[0], None if row[1] is None else str(row[1]))
         width = len(row) - len(capped)
         totals[key] = np.array([float(v or 0) for v in row[2:width]])
