@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analysis.metric_kinds import registry as metric_kinds
@@ -42,6 +42,16 @@ class Metric(models.Model):
     )
     cuped_pre_period_days = models.PositiveIntegerField(
         default=7, help_text="days before the first exposure for the CUPED covariate; 0 turns CUPED off",
+    )
+    cap_percentile = models.FloatField(
+        null=True, blank=True, default=99.9, validators=[MinValueValidator(50.0), MaxValueValidator(99.999)],
+        help_text="winsorize each user's counts at this percentile of all users' (above 0), as Statsig does; "
+                  "empty: no cap. 0/1 values are never capped",
+    )
+    guardrail_margin = models.FloatField(
+        null=True, blank=True, default=0.02, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="as a guardrail: how much worse it may get, relative (0.02: 2%), for the non-inferiority "
+                  "test; empty: no such test",
     )
     is_builtin = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

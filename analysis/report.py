@@ -213,6 +213,23 @@ class CupedComparison(FixedHorizonTest):
 
 
 @dataclass(frozen=True, kw_only=True)
+class GuardrailTest(_Part):
+    """A guardrail's non-inferiority test (docs/statistics.md): may the treatment be worse
+    than its baseline by at most `margin` (relative)? `bound` is the one-sided (1 − α)
+    confidence bound of the relative lift on the harmful side (the upper bound when lower
+    is better), `p_value` the one-sided test of "worse by the margin or more".
+
+    verdict: "regressed" when the interval shown excludes 0 on the harmful side (the
+    comparison is significant and worse); else "within_margin" when the bound is inside
+    the margin; else "inconclusive"."""
+
+    margin: float
+    bound: float | None
+    p_value: float | None
+    verdict: str = "inconclusive"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison(FixedHorizonTest):
     """One treatment against the control on one metric, every way the report reads it."""
 
@@ -225,6 +242,7 @@ class Comparison(FixedHorizonTest):
     improved: bool | None = None  # moved the way the metric's direction calls better
     p_value_adjusted: float | None = None
     significant: bool = False  # on the adjusted p-value
+    guardrail: GuardrailTest | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # guardrails with a margin
 
     def to_json(self) -> dict:
         doc = super().to_json()
@@ -247,6 +265,18 @@ class VariantStatistics(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricCap(_Part):
+    """How a metric's per-user values were winsorized: each user's count at most `value`,
+    the `percentile` of every user's count above 0 (all variants pooled). For a ratio,
+    `value` caps the numerator and `denominator_value` the denominator; None where that
+    count is 0/1 (never capped) or no user had any."""
+
+    percentile: float
+    value: float | None
+    denominator_value: float | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+
+
+@dataclass(frozen=True, kw_only=True)
 class MetricResult(_Part):
     """One metric: every variant's value and every treatment's comparison with the control."""
 
@@ -258,6 +288,7 @@ class MetricResult(_Part):
     cuped_available: bool = False
     variants: tuple[VariantStatistics, ...]
     comparisons: tuple[Comparison, ...]
+    cap: MetricCap | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: not capped
 
     def __post_init__(self):
         super().__post_init__()

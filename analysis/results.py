@@ -21,6 +21,8 @@ from analysis.report import (
     DailyLift,
     DailySeries,
     DailyValue,
+    GuardrailTest,
+    MetricCap,
     MetricResult,
     PowerPlan,
     Report,
@@ -36,6 +38,7 @@ from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
 from analysis.stats.moments import MetricValue, Moments
+from analysis.stats.noninferiority import non_inferiority
 from analysis.stats.power import plan as power_plan
 from analysis.stats.sequential import SequentialResult, confidence_sequence, running
 from analysis.stats.srm import sample_ratio_mismatch
@@ -52,6 +55,8 @@ class MetricInfo:
     role: str  # "primary", "guardrail" or "secondary"
     post: tuple[int, ...]
     pre: tuple[int, ...] = ()
+    cap: MetricCap | None = None  # how its per-user values were winsorized; None: not capped
+    guardrail_margin: float | None = None  # relative; as a guardrail, tested for non-inferiority
 
 
 @dataclass(frozen=True)
@@ -92,14 +97,16 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
         adjusted = {v.id: _Cuped(result.adjusted[i], result.variance_reduction(i), result.theta)
                     for i, v in enumerate(variants)}
     higher = metric.direction != "lower"
+    margin = metric.guardrail_margin if metric.role == "guardrail" else None
     return MetricResult(
         metric=metric.key, name=metric.name, kind=metric.kind, direction=metric.direction, role=metric.role,
         cuped_available=adjusted is not None,
         variants=tuple(_variant_statistics(metric, kind, v, by_variant[v.id], values[v.id], adjusted)
                        for v in variants),
         comparisons=tuple(_comparison(v, control, values, adjusted, higher, settings,
-                                      (interval_levels or {}).get(v.key, (settings.alpha, settings.alpha)))
+                                      (interval_levels or {}).get(v.key, (settings.alpha, settings.alpha)), margin)
                           for v in variants if not v.is_control),
+        cap=metric.cap,
     )
 
 
@@ -150,7 +157,7 @@ def with_past_looks(result: MetricResult, series: DailySeries | None, alpha: flo
 
 def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, MetricValue],
                 adjusted: dict[int, _Cuped] | None, higher: bool, settings: AnalysisSettings,
-                levels: tuple[float, float]) -> Comparison:
+                levels: tuple[float, float], margin: float | None = None) -> Comparison:
     alpha, tau = settings.alpha, settings.sequential_tau
     c = compare(values[variant.id], values[control.id], levels[0])
     bayes = chance_to_beat(c.relative_lift, c.relative_se, higher, prior_sd=settings.prior_sd)
@@ -168,7 +175,32 @@ def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, Me
         sequential=_sequential(confidence_sequence(c.relative_lift, c.relative_se**2, tau, alpha), alpha),
         chance_to_beat_control=bayes.chance_to_beat_control, bayesian=BayesianEstimate(**bayes.as_dict()),
         cuped=with_cuped, improved=_direction_ok(c.relative_lift, higher),
+        guardrail=_guardrail(values[variant.id], values[control.id], margin, higher, alpha),
     )
+
+
+def _guardrail(treatment: MetricValue, control: MetricValue, margin: float | None, higher: bool,
+               alpha: float) -> GuardrailTest | None:
+    """The non-inferiority test, at alpha uncorrected: shipping needs every guardrail
+    within its margin, an intersection-union test, which needs no correction (Berger
+    1982). "regressed" is decided once the two-sided verdicts are corrected."""
+    if margin is None:
+        return None
+    ni = non_inferiority(treatment, control, margin, higher, alpha)
+    return GuardrailTest(margin=margin, bound=ni.bound, p_value=ni.p_value,
+                         verdict="within_margin" if ni.within_margin else "inconclusive")
+
+
+def guardrail_verdicts(results: list[MetricResult]) -> list[MetricResult]:
+    """A guardrail whose (corrected) interval shown excludes 0 on the harmful side has
+    regressed, whatever its margin: the verdict never contradicts `significant`."""
+    def judged(c: Comparison) -> Comparison:
+        if c.guardrail is None or not (c.significant and c.improved is False):
+            return c
+        return replace(c, guardrail=replace(c.guardrail, verdict="regressed"))
+
+    return [replace(r, comparisons=tuple(judged(c) for c in r.comparisons)) if r.role == "guardrail" else r
+            for r in results]
 
 
 def corrected_results(build: Callable[[list[dict] | None], list[MetricResult]],
@@ -185,7 +217,7 @@ def corrected_results(build: Callable[[list[dict] | None], list[MetricResult]],
                            _level(c.cuped.p_value, c.cuped.p_value_adjusted, settings.alpha) if c.cuped
                            else settings.alpha)
                for c in r.comparisons} for r in first]
-    return apply_correction(build(levels), settings)
+    return guardrail_verdicts(apply_correction(build(levels), settings))
 
 
 def _level(p, p_adjusted, alpha: float) -> float:

@@ -14,7 +14,7 @@ from django.db import InterfaceError, OperationalError, connection
 from analysis import results as R
 from analysis import selectors
 from analysis.models import AnalysisReport
-from analysis.report import AnalysisSettings, DailySeries, Report, ReportPhase, VariantServing
+from analysis.report import AnalysisSettings, DailySeries, MetricCap, Report, ReportPhase, VariantServing
 from analysis.sufficient_statistics import (
     EVERYONE,
     MetricSpec,
@@ -88,7 +88,7 @@ def _days_in_phase(experiment: Experiment, phase: PhaseWindow | None, as_of: dat
 
 
 def _series(experiment, primary, variables, variants, moments, as_of, settings, backfill: bool,
-            phase: PhaseWindow | None = None) -> DailySeries:
+            phase: PhaseWindow | None = None, caps: dict[int, float | None] | None = None) -> DailySeries:
     """The primary metric's daily cumulative series.
 
     Each past day's point is the state its last analysis saw, carried over from the
@@ -103,7 +103,8 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
         if old is not None and old.metric == primary.key:
             carried = old.before(today)
     if carried is None:
-        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of, window=_window(phase))
+        daily = daily_moments(experiment.id, [variables[i] for i in primary.post], as_of, window=_window(phase),
+                              caps={j: (caps or {}).get(i) for j, i in enumerate(primary.post)})
         return R.daily_series(primary, variants, daily.days, daily.by_variant, settings, source="backfill")
     now = {vid: [m.select(primary.post)] for vid, m in moments.items()}
     point = R.daily_series(primary, variants, [today], now, settings,
@@ -124,7 +125,7 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
     pairs = product_pairs(layouts)
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
-                            tuple(layouts[m.key].pre)) for m, role in chosen]
+                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin) for m, role in chosen]
     # The SRM check expects the split of the phase analysed, not today's weights.
     weights = phase.weights if phase else {}
     variants = [R.VariantInfo(v.id, v.key, weights.get(v.key, v.weight), v.is_control)
@@ -134,12 +135,14 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
 
     raw = variant_moments(experiment.id, variables, pairs, as_of, window=window)
     moments = {vid: m for (vid, _), m in raw.items()}
+    metrics = [dataclasses.replace(info, cap=_cap(info, variables, raw.caps)) for info in metrics]
     step(STEPS[0])
 
     series = None
     primary = next((m for m in metrics if m.role == "primary"), None)
     if primary is not None:
-        series = _series(experiment, primary, variables, variants, moments, as_of, settings, backfill_series, phase)
+        series = _series(experiment, primary, variables, variants, moments, as_of, settings, backfill_series, phase,
+                         raw.caps)
     step(STEPS[1])
 
     segments = None
@@ -159,6 +162,16 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
                             _days_in_phase(experiment, phase, as_of), series, segments, phase=covered)
     step(STEPS[3])
     return report
+
+
+def _cap(metric: R.MetricInfo, variables, caps: dict[int, float | None]) -> MetricCap | None:
+    """What the report says of a metric's capping: None when none of its counts is capped."""
+    capped = [i for i in metric.post if variables[i].cap_percentile is not None]
+    if not capped:
+        return None
+    values = [caps.get(i) if variables[i].cap_percentile is not None else None for i in metric.post]
+    return MetricCap(percentile=variables[capped[0]].cap_percentile, value=values[0],
+                     denominator_value=values[1] if len(values) > 1 else None)
 
 
 @contextmanager

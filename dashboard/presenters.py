@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from analysis.report import Comparison, MetricResult, Report
+from analysis.report import Comparison, GuardrailTest, MetricCap, MetricResult, Report
 
 
 def pct(x, digits=2) -> str:
@@ -60,6 +60,34 @@ def verdict(c: Reading, direction: str) -> tuple[str, str]:
     return ("significantly better", "good") if better else ("significantly worse", "bad")
 
 
+def guardrail_words(g: GuardrailTest | None) -> tuple[str, str] | None:
+    """A guardrail's non-inferiority verdict in words, with its css class; None without one."""
+    if g is None:
+        return None
+    margin = pct(g.margin, 1).lstrip("+")
+    if g.verdict == "regressed":
+        return f"guardrail regressed: significantly worse than the control (margin {margin})", "bad"
+    if g.verdict == "within_margin":
+        return f"within the {margin} margin: at worst {pct(g.bound)}", "good"
+    if g.bound is None:
+        return f"inconclusive: not enough data to bound the change against the {margin} margin", "neutral"
+    return f"inconclusive: could be as bad as {pct(g.bound)}, beyond the {margin} margin", "neutral"
+
+
+def cap_words(cap: MetricCap | None) -> str | None:
+    """How the metric was capped, for the table's caption."""
+    if cap is None:
+        return None
+    def at(v):
+        return "—" if v is None else f"{v:,.2f}".rstrip("0").rstrip(".")
+
+    if cap.denominator_value is not None:
+        where = f"numerator at {at(cap.value)}, denominator at {at(cap.denominator_value)}"
+    else:
+        where = f"at {at(cap.value)}"
+    return f"each user's counts capped at the {cap.percentile:g}th percentile ({where})"
+
+
 def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dict]:
     comparisons = {c.variant: c for c in result.comparisons}
     rows = []
@@ -75,6 +103,9 @@ def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dic
                        ci=f"{pct(x.ci_low)} to {pct(x.ci_high)}", p_value=p_text(x.p_value),
                        verdict=words, verdict_class=css,
                        chance=pct(chance, 1).lstrip("+") if chance is not None else "—")
+            guard = guardrail_words(c.guardrail) if result.role == "guardrail" else None
+            if guard is not None:
+                row.update(guardrail=guard[0], guardrail_class=guard[1])
         rows.append(row)
     return rows
 
@@ -178,6 +209,9 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
             if c.significant and c.improved is False:
                 warnings.append(f"Guardrail regressed: {m.name} is significantly worse in {c.variant} "
                                 f"({pct(c.relative_lift)}).")
+            elif c.guardrail is not None and c.guardrail.verdict == "inconclusive":
+                warnings.append(f"Guardrail inconclusive: {m.name} in {c.variant} is not shown to stay within its "
+                                f"{pct(c.guardrail.margin, 1).lstrip('+')} margin.")
     if report.srm.flagged:
         warnings.append("The split is off (sample ratio mismatch): users were lost from a variant, so no lift "
                         "on this page can be trusted until the cause is found.")

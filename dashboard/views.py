@@ -406,7 +406,8 @@ def experiment_results(request, key):
         for role, title in (("primary", "Primary metric"), ("guardrail", "Guardrails"), ("secondary", "Other metrics")):
             for metric in result.metrics:
                 if metric.role == role:
-                    blocks.append({"title": title, "block": metric, "rows": p.metric_rows(metric, cuped, sequential)})
+                    blocks.append({"title": title, "block": metric, "rows": p.metric_rows(metric, cuped, sequential),
+                                   "cap": p.cap_words(metric.cap)})
         context.update(result=result, blocks=blocks, srm=result.srm,
                        single_variant=sum(1 for n in result.srm.observed.values() if n) == 1,
                        forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential),

@@ -15,8 +15,20 @@ class MetricSerializer(serializers.ModelSerializer):
     class Meta:
         model = Metric
         fields = ["key", "name", "description", "kind", "numerator_types", "denominator_types", "aggregation",
-                  "direction", "is_guardrail", "window_hours", "cuped_pre_period_days", "is_builtin", "created_at"]
+                  "direction", "is_guardrail", "window_hours", "cuped_pre_period_days", "cap_percentile",
+                  "guardrail_margin", "is_builtin", "created_at"]
         read_only_fields = ["is_builtin", "created_at"]
+
+    def _finite(self, value):
+        if value is not None and not math.isfinite(value):
+            raise serializers.ValidationError("A finite number, or null.")
+        return value
+
+    def validate_cap_percentile(self, value):
+        return self._finite(value)
+
+    def validate_guardrail_margin(self, value):
+        return self._finite(value)
 
     def validate(self, attrs):
         # An unsaved row, so that a field left out takes the model's default.
