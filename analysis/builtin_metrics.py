@@ -11,10 +11,10 @@ BUILTIN_METRICS = [
      "denominator_types": [], "aggregation": "any", "direction": "higher",
      "description": "Share of exposed users with at least one click or save."},
     {"key": "saves_per_user", "name": "Saves per user", "kind": "mean", "numerator_types": ["save"],
-     "denominator_types": [], "aggregation": "count", "direction": "higher",
+     "denominator_types": [], "aggregation": "count", "direction": "higher", "cap_percentile": 99.9,
      "description": "Saves per exposed user."},
     {"key": "closeups_per_user", "name": "Closeups per user", "kind": "mean", "numerator_types": ["closeup"],
-     "denominator_types": [], "aggregation": "count", "direction": "higher",
+     "denominator_types": [], "aggregation": "count", "direction": "higher", "cap_percentile": 99.9,
      "description": "Closeup opens per exposed user."},
     {"key": "hide_rate", "name": "Hide rate", "kind": "ratio", "numerator_types": ["hide"],
      "denominator_types": ["impression"], "aggregation": "count", "direction": "lower", "is_guardrail": True,
@@ -28,6 +28,10 @@ def ensure_builtin_metrics(apps=None, using: str = "default") -> None:
     if Metric is None:
         from analysis.models import Metric  # also called from migrations, before models may be imported
     existing = set(Metric.objects.using(using).values_list("key", flat=True))
+    # A migration's historical model may predate a field of the spec (cap_percentile): that
+    # field's own migration sets it.
+    known = {f.name for f in Metric._meta.get_fields()}
     Metric.objects.using(using).bulk_create(
-        [Metric(**spec, is_builtin=True) for spec in BUILTIN_METRICS if spec["key"] not in existing]
+        [Metric(**{k: v for k, v in spec.items() if k in known}, is_builtin=True)
+         for spec in BUILTIN_METRICS if spec["key"] not in existing]
     )

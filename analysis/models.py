@@ -13,6 +13,9 @@ def _event_types(value):
         raise ValidationError(f"a list of event types from: {', '.join(EVENT_TYPES)}")
 
 
+DEFAULT_CAP_PERCENTILE = 99.9  # for per-user means, where one heavy user moves the mean
+
+
 class Metric(models.Model):
     """What an experiment is judged on: a per-user aggregate of events after the user's
     first exposure, compared between variants (see docs/statistics.md)."""
@@ -44,9 +47,9 @@ class Metric(models.Model):
         default=7, help_text="days before the first exposure for the CUPED covariate; 0 turns CUPED off",
     )
     cap_percentile = models.FloatField(
-        null=True, blank=True, default=99.9, validators=[MinValueValidator(50.0), MaxValueValidator(99.999)],
+        null=True, blank=True, default=None, validators=[MinValueValidator(50.0), MaxValueValidator(99.999)],
         help_text="winsorize each user's counts at this percentile of all users' (above 0), as Statsig does; "
-                  "empty: no cap. 0/1 values are never capped",
+                  "empty: no cap (the API's default for a mean metric is 99.9). 0/1 values are never capped",
     )
     guardrail_margin = models.FloatField(
         null=True, blank=True, default=0.02, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],

@@ -3,7 +3,7 @@ import math
 from rest_framework import serializers
 
 from analysis.metric_kinds import registry as metric_kinds
-from analysis.models import AnalysisReport, Metric
+from analysis.models import DEFAULT_CAP_PERCENTILE, AnalysisReport, Metric
 from events.validation import EVENT_TYPES
 
 
@@ -37,6 +37,8 @@ class MetricSerializer(serializers.ModelSerializer):
         problems = metric_kinds.validate(metric)
         if problems:
             raise serializers.ValidationError({field: [message] for field, message in problems.items()})
+        if self.instance is None and "cap_percentile" not in attrs and attrs.get("kind") == "mean":
+            attrs["cap_percentile"] = DEFAULT_CAP_PERCENTILE
         return attrs
 
 

@@ -114,6 +114,9 @@ def test_an_analysis_reports_each_metrics_cap_and_each_guardrails_test(experimen
     from analysis.services import run_analysis
     from experiments import services
 
+    from analysis.models import Metric
+
+    Metric.objects.filter(key="closeup_ctr").update(cap_percentile=99.9)  # ratios are capped when asked
     layer = services.create_layer(key="layer-cap", name="Layer")
     e = services.create_experiment(actor=experimenter, layer=layer, key="cap", name="Cap", hypothesis="h", variants=[
         {"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity", "params": {}}},
@@ -145,7 +148,9 @@ def test_the_metric_api_takes_a_cap_and_a_margin_and_refuses_bad_ones_with_field
     from tests.conftest import as_user
 
     hide = as_user(viewer).get("/api/v1/metrics/hide_rate").json()
-    assert hide["cap_percentile"] == 99.9 and hide["guardrail_margin"] == 0.02
+    # Ratios are not capped by default (their numbers stay the raw events' own); means are.
+    assert hide["cap_percentile"] is None and hide["guardrail_margin"] == 0.02
+    assert as_user(viewer).get("/api/v1/metrics/saves_per_user").json()["cap_percentile"] == 99.9
     base = {"key": "clicks", "name": "Clicks", "kind": "mean", "numerator_types": ["click"]}
     for field, value in (("cap_percentile", 100), ("cap_percentile", 10), ("cap_percentile", "nan"),
                          ("cap_percentile", "x"), ("guardrail_margin", -0.1), ("guardrail_margin", 2),
@@ -155,6 +160,8 @@ def test_the_metric_api_takes_a_cap_and_a_margin_and_refuses_bad_ones_with_field
     ok = as_user(experimenter).post("/api/v1/metrics", {**base, "cap_percentile": None, "guardrail_margin": 0.05},
                                     format="json")
     assert ok.status_code == 201 and ok.json()["cap_percentile"] is None and ok.json()["guardrail_margin"] == 0.05
+    default = as_user(experimenter).post("/api/v1/metrics", {**base, "key": "clicks2"}, format="json")
+    assert default.status_code == 201 and default.json()["cap_percentile"] == 99.9
 
 
 def test_by_simulation_capping_gains_power_on_heavy_tails_and_keeps_the_false_positive_rate(rng):
