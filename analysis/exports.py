@@ -43,15 +43,39 @@ def _rows(run: dict, metrics: tuple[MetricResult, ...], segment: str | None, srm
             }
 
 
+# The header says each number's unit; fractions are of 1 (0.05 is +5%), as in the API.
+UNITS = {
+    "mean": "metric units", "std_error": "metric units", "cuped_mean": "metric units",
+    "absolute_lift": "metric units", "absolute_ci_low": "metric units", "absolute_ci_high": "metric units",
+    "relative_lift": "fraction", "ci_low": "fraction", "ci_high": "fraction",
+    "chance_to_beat_control": "probability", "sequential_ci_low": "fraction", "sequential_ci_high": "fraction",
+    "cuped_relative_lift": "fraction", "cuped_ci_low": "fraction", "cuped_ci_high": "fraction",
+    "cuped_variance_reduction": "fraction",
+}
+SIGNIFICANT_DIGITS = 6
+
+
+def _header(column: str) -> str:
+    return f"{column} ({UNITS[column]})" if column in UNITS else column
+
+
+def _rounded(value):
+    # Six significant digits: the statistics are not more precise than that, and a person
+    # opening the file should not read 16-digit floats. Integers (users) stay whole.
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.{SIGNIFICANT_DIGITS}g}"
+    return value
+
+
 def report_csv(report: Report, report_id=None, computed_at=None) -> str:
     out = io.StringIO()
     # A column a row leaves out (the control's lifts, a metric without CUPED) is empty.
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
+    writer = csv.writer(out)
+    writer.writerow([_header(c) for c in COLUMNS])
     run = {"experiment": report.experiment, "report_id": report_id, "computed_at": computed_at}
-    for row in _rows(run, report.metrics, None, report.srm):
-        writer.writerow(row)
+    rows = list(_rows(run, report.metrics, None, report.srm))
     for seg in report.segments or ():
-        for row in _rows(run, seg.metrics, seg.segment, seg.srm):
-            writer.writerow(row)
+        rows += list(_rows(run, seg.metrics, seg.segment, seg.srm))
+    for row in rows:
+        writer.writerow([_rounded(row.get(c)) if row.get(c) is not None else "" for c in COLUMNS])
     return out.getvalue()

@@ -133,8 +133,11 @@ def test_csv_download_has_a_row_per_metric_and_variant(world, experimenter, view
     assert len(rows) == Metric.objects.count() * 3
     ctr_b = next(x for x in rows if x["metric"] == "closeup_ctr" and x["variant"] == "b")
     body = as_user(viewer).get(f"/api/v1/experiments/{exp.key}/results").json()
-    assert float(ctr_b["relative_lift"]) == pytest.approx(_comparison(_block(body, "closeup_ctr"), "b")
-                                                          ["relative_lift"], rel=1e-9)
+    # Rounded to six significant digits, units in the header.
+    assert float(ctr_b["relative_lift (fraction)"]) == pytest.approx(_comparison(_block(body, "closeup_ctr"), "b")
+                                                                     ["relative_lift"], rel=1e-5)
+    numbers = [v for row in rows for v in row.values() if v and v.lstrip("-").replace(".", "", 1).isdigit()]
+    assert numbers and all(len(v.lstrip("-").replace(".", "").lstrip("0")) <= 6 for v in numbers), numbers
     j = as_user(viewer).get(f"/api/v1/experiments/{exp.key}/results?format=json")
     assert j.status_code == 200 and "attachment" in j["Content-Disposition"]
 
