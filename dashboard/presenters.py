@@ -1,5 +1,6 @@
 """Turns a report (analysis/report.py) into what the results page shows: pure, no Django import."""
 
+import math
 from dataclasses import dataclass
 
 from analysis.report import Comparison, GuardrailTest, MetricCap, MetricResult, Report
@@ -15,10 +16,32 @@ def num(x, digits=4) -> str:
     return f"{x:,.{digits}f}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def p_text(p) -> str:
+def p_text(p, alpha: float = 0.05) -> str:
+    """Three significant digits, never in exponent form: 0.500, 0.0123, 0.000123; more
+    where rounding would cross α (0.04996 is "0.04996", not "0.0500" beside "significant")."""
     if p is None:
         return "—"
-    return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
+    if p < 0.0001:
+        return "< 0.0001"
+    decimals = max(3, 2 - math.floor(math.log10(p)))
+    while decimals < 10 and (round(p, decimals) < alpha) != (p < alpha):
+        decimals += 1
+    return f"{p:.{decimals}f}"
+
+
+RATE_KINDS = ("proportion", "ratio")  # shown as percentages, their differences in points
+
+
+def value_text(x, kind: str) -> str:
+    if x is None:
+        return "—"
+    return f"{x * 100:.2f}%" if kind in RATE_KINDS else num(x)
+
+
+def difference_text(x, kind: str) -> str:
+    if x is None:
+        return "—"
+    return f"{x * 100:+.2f} pp" if kind in RATE_KINDS else f"{x:+,.4f}" if abs(x) < 1000 else f"{x:+,.0f}"
 
 
 @dataclass(frozen=True)
@@ -93,13 +116,13 @@ def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dic
     rows = []
     for v in result.variants:
         row = {"variant": v.variant, "is_control": v.is_control, "users": f"{v.users:,}",
-               "mean": num(v.cuped_mean if cuped and v.cuped_mean is not None else v.mean)}
+               "mean": value_text(v.cuped_mean if cuped and v.cuped_mean is not None else v.mean, result.kind)}
         c = comparisons.get(v.variant)
         if c is not None:
             x = chosen(c, cuped, sequential)
             words, css = verdict(x, result.direction)
             chance = c.chance_to_beat_control
-            row.update(absolute_lift=num(x.absolute_lift), relative_lift=pct(x.relative_lift),
+            row.update(absolute_lift=difference_text(x.absolute_lift, result.kind), relative_lift=pct(x.relative_lift),
                        ci=f"{pct(x.ci_low)} to {pct(x.ci_high)}", p_value=p_text(x.p_value),
                        verdict=words, verdict_class=css,
                        chance=pct(chance, 1).lstrip("+") if chance is not None else "—")
@@ -250,3 +273,62 @@ def _short(value) -> str:
         value = int(value)
     text = value if isinstance(value, str) else str(value)
     return text if len(text) <= 80 else text[:77] + "…"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The results page's verdict box: what to do, in words, and why."""
+
+    headline: str
+    detail: str
+    css: str  # good, bad or neutral: never the only signal
+
+
+def decision(report: Report | None) -> Decision:
+    """Statsig's decision framework in short: a broken split first, then a regressed
+    guardrail, then the primary metric (ship the best significant improvement), else
+    how far the experiment is towards its planned sample."""
+    if report is None or report.primary is None:
+        return Decision("No verdict yet", "There are no results for a primary metric yet.", "neutral")
+    primary = report.primary
+    users = f"{report.users:,} users"
+    if report.srm.flagged:
+        return Decision("Don't trust these results yet",
+                        "The split is off (sample ratio mismatch): users are being lost from a variant. "
+                        "Find the cause before reading any lift.", "bad")
+    regressed = [(m, c) for m in report.metrics if m.role == "guardrail" for c in m.comparisons
+                 if c.significant and c.improved is False]
+    better = [c for c in primary.comparisons if c.significant and c.improved]
+    if regressed:
+        m, c = regressed[0]
+        return Decision(f"Don't ship {c.variant}: {m.name} regressed",
+                        f"{m.name} {pct(c.relative_lift)} (95% CI {pct(c.ci_low)} to {pct(c.ci_high)}) "
+                        f"against {c.baseline}; {users}.", "bad")
+    if better:
+        best = max(better, key=lambda c: abs(c.relative_lift or 0))
+        guards = [m for m in report.metrics if m.role == "guardrail"]
+        unsure = [m.name for m in guards for c in m.comparisons
+                  if c.variant == best.variant and c.guardrail is not None and c.guardrail.verdict == "inconclusive"]
+        held = (f"guardrails inconclusive: {', '.join(unsure)}" if unsure
+                else "guardrails hold" if guards else "no guardrails")
+        return Decision(f"Ship {best.variant}",
+                        f"{primary.name} {pct(best.relative_lift)} (95% CI {pct(best.ci_low)} to "
+                        f"{pct(best.ci_high)}); {held}; {users}.", "good" if not unsure else "neutral")
+    worse = [c for c in primary.comparisons if c.significant and c.improved is False]
+    if worse and len(worse) == len(primary.comparisons):
+        c = worse[0]
+        return Decision(f"Don't ship: {primary.name} is worse",
+                        f"{c.variant} {pct(c.relative_lift)} (95% CI {pct(c.ci_low)} to {pct(c.ci_high)}); "
+                        f"{users}.", "bad")
+    power = report.power
+    if power is not None and power.users_per_variant and power.users_per_variant_now is not None:
+        share = min(1.0, power.users_per_variant_now / power.users_per_variant)
+        if share < 1:
+            return Decision("Keep running",
+                            f"No significant difference on {primary.name} yet, at {share * 100:.0f}% of the users "
+                            f"the plan needs ({power.users_per_variant_now:,} of {power.users_per_variant:,} per "
+                            f"variant to detect a {pct(power.relative_mde, 1).lstrip('+')} change).", "neutral")
+        return Decision("No difference found",
+                        f"The planned sample is reached and {primary.name} shows no significant difference: "
+                        "the variants are likely within the minimum detectable effect of each other.", "neutral")
+    return Decision("Keep running", f"No significant difference on {primary.name} yet; {users}.", "neutral")

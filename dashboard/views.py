@@ -411,7 +411,7 @@ def experiment_results(request, key):
         context.update(result=result, blocks=blocks, srm=result.srm,
                        single_variant=sum(1 for n in result.srm.observed.values() if n) == 1,
                        forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential),
-                       serving=p.serving_rows((report.results or {}).get("serving")))
+                       serving=p.serving_rows((report.results or {}).get("serving")), decision=p.decision(result))
     return render(request, "dashboard/experiment_results.html", context)
 
 

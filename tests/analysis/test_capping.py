@@ -111,10 +111,9 @@ def test_a_cap_percentile_outside_0_to_100_is_refused_and_any_is_never_capped():
 
 @pytest.mark.django_db
 def test_an_analysis_reports_each_metrics_cap_and_each_guardrails_test(experimenter):
+    from analysis.models import Metric
     from analysis.services import run_analysis
     from experiments import services
-
-    from analysis.models import Metric
 
     Metric.objects.filter(key="closeup_ctr").update(cap_percentile=99.9)  # ratios are capped when asked
     layer = services.create_layer(key="layer-cap", name="Layer")

@@ -1,0 +1,70 @@
+"""The verdict box reads a simulated truth right: a real lift says ship it, a regressed
+guardrail says don't, an A/A says keep running; numbers for people on the page."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analysis.services import run_analysis
+from experiments import services
+from tests.analysis.conftest import add_events, add_exposures
+from tests.conftest import as_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _simulated(owner, key, ctr, hide, users=1500, seed=3):
+    """Users of each variant see 10 pins; each click and hide happens with the variant's
+    true probability."""
+    rng = random.Random(seed)
+    layer = services.create_layer(key=f"layer-{key}", name=key)
+    experiment = services.create_experiment(
+        actor=owner, layer=layer, key=key, name=key, primary_metric="closeup_ctr", guardrail_metrics=["hide_rate"],
+        variants=[{"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
+                  {"key": "treatment", "weight": 50, "recommender": {"name": "pixie"}}])
+    services.transition(experiment, "start", actor=owner)
+    variants = {v.key: v for v in experiment.variants.all()}
+    exposed, seen = datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC) - timedelta(hours=1)
+    rows, events = [], []
+    for key_, v in variants.items():
+        for i in range(users):
+            user = f"{key_}-{i}"
+            rows.append((v, user, exposed, {}, False))
+            for _ in range(10):
+                events.append((user, "impression", seen))
+                if rng.random() < ctr[key_]:
+                    events.append((user, "click", seen))
+                if rng.random() < hide[key_]:
+                    events.append((user, "hide", seen))
+    add_exposures("default", experiment, rows)
+    add_events("default", events)
+    run_analysis(experiment)
+    return experiment
+
+
+def _verdict(owner, experiment) -> str:
+    page = as_user(owner).get(f"/experiments/{experiment.key}/results").content.decode()
+    return page.split('id="verdict"')[1].split("</div>")[0]
+
+
+def test_a_real_lift_says_ship_with_the_interval_and_points(experimenter):
+    e = _simulated(experimenter, "lift", ctr={"control": 0.05, "treatment": 0.08},
+                   hide={"control": 0.01, "treatment": 0.01})
+    box = _verdict(experimenter, e)
+    assert "Ship treatment" in box and "95% CI" in box and "3,000 users" in box
+    page = as_user(experimenter).get(f"/experiments/{e.key}/results").content.decode()
+    assert " pp<" in page and "%</td>" in page  # CTR as a percentage, its difference in points
+
+
+def test_a_regressed_guardrail_says_dont_ship(experimenter):
+    e = _simulated(experimenter, "hides", ctr={"control": 0.05, "treatment": 0.08},
+                   hide={"control": 0.01, "treatment": 0.03})
+    assert "Don&#x27;t ship treatment: Hide rate regressed" in _verdict(experimenter, e)
+
+
+def test_no_difference_says_keep_running(experimenter):
+    e = _simulated(experimenter, "same", ctr={"control": 0.05, "treatment": 0.05},
+                   hide={"control": 0.01, "treatment": 0.01}, users=500)
+    box = _verdict(experimenter, e)
+    assert "Keep running" in box or "No difference found" in box
