@@ -525,7 +525,10 @@ def markdown(sections: list[Section], runs: int, seed: int, image_prefix: str) -
               "(`demo/simulator.py`) sends 20,000 users through gunicorn (assignment, closeup, clicks, saves, "
               "hides; 2% of events sent twice), a Celery worker stores them in PostgreSQL, and the analysis must put "
               "the true CTR lift (30%, injected on the treatment; the truth is the simulator's own expected clicks "
-              "per impression) inside its confidence interval, with no SRM and every event stored once.", "",
+              "per impression) inside its confidence interval, with no SRM and every event stored once. A second "
+              "run composes two experiments on the same 6,000 users, one in a retrieval layer and one in a ranking "
+              "layer, with a lift injected on each (30% and 25%): each experiment's analysis must find its own lift "
+              "inside its interval, the truth read from the simulator's tallies per experiment and variant.", "",
               "## The simulator", "",
               "Each visit is a person of the synthetic world opening a pin of a topic they like: assignment, the "
               "closeup grid (whose served impressions the API logs), then a click on each shown pin with probability "
