@@ -410,6 +410,8 @@ def experiment_results(request, key):
                                    "cap": p.cap_words(metric.cap)})
         context.update(result=result, blocks=blocks, srm=result.srm,
                        single_variant=sum(1 for n in result.srm.observed.values() if n) == 1,
+                       srm_observed=[(k, f"{n:,}") for k, n in result.srm.observed.items()],
+                       srm_expected=[(k, f"{n:,.0f}") for k, n in result.srm.expected.items()],
                        forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential),
                        serving=p.serving_rows((report.results or {}).get("serving")), decision=p.decision(result))
     return render(request, "dashboard/experiment_results.html", context)

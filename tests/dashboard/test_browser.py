@@ -180,6 +180,10 @@ def test_a_pm_creates_starts_and_reads_an_experiment(django_db_setup, celery_wor
     assert page.locator("#forest .scatterlayer .point").count() >= 1
     assert "closeup_ctr · treatment" in page.locator("#forest svg.main-svg").first.inner_html()
     assert page.locator("#cumulative .scatterlayer .trace").count() >= 1
+    # Day 0: the date axis shows days, not one day zoomed into sub-second ticks.
+    ticks = page.locator("#cumulative .xtick text").evaluate_all("els => els.map(e => e.textContent || '')")
+    with_times = [label for label in ticks if ":" in label]
+    assert ticks and not with_times, ticks
     shot(page, "4-results")
 
     page.get_by_label("Test").select_option("sequential")

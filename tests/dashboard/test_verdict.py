@@ -55,6 +55,9 @@ def test_a_real_lift_says_ship_with_the_interval_and_points(experimenter):
     assert "Ship treatment" in box and "95% CI" in box and "3,000 users" in box
     page = as_user(experimenter).get(f"/experiments/{e.key}/results").content.decode()
     assert " pp<" in page and "%</td>" in page  # CTR as a percentage, its difference in points
+    # A healthy split still shows its counts against the split's, with separators.
+    health = page.split('id="health"')[1].split("</p>")[0]
+    assert "control 1,500 users" in health and "the split asks for control 1,500" in health
 
 
 def test_a_regressed_guardrail_says_dont_ship(experimenter):

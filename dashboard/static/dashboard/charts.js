@@ -36,6 +36,18 @@
     }
   }
 
+  // Whole days on the axis, at least three of them: on day 0 or 1 plotly would
+  // otherwise zoom into one date and label it with sub-second times.
+  function dayAxis(lines) {
+    var dates = [];
+    lines.forEach(function (line) { dates = dates.concat(line.dates); });
+    dates.sort();
+    var day = 86400000, first = Date.parse(dates[0]), last = Date.parse(dates[dates.length - 1]);
+    var span = Math.max(last - first, 2 * day), pad = day / 2;
+    return { type: "date", tickformat: "%b %d", dtick: span > 14 * day ? 7 * day : day,
+             range: [first - pad, first + span + pad] };
+  }
+
   var series = data("series-data");
   var chart = document.getElementById("cumulative");
   if (series && chart) {
@@ -53,7 +65,7 @@
       Plotly.newPlot(chart, traces, {
         font: font, margin: { l: 60, r: 20, t: 10, b: 40 }, height: 340,
         yaxis: { tickformat: ".1%", zeroline: true, zerolinecolor: "#a4161a", title: { text: "relative lift" } },
-        xaxis: { type: "date" }, legend: { orientation: "h" }
+        xaxis: dayAxis(series.lines), legend: { orientation: "h" }
       }, config);
     }
   }
