@@ -203,14 +203,24 @@ class ShipAdvice:
     warnings: tuple[str, ...]
 
 
+def best_improvement(primary: MetricResult) -> Comparison | None:
+    """The treatment the primary metric favours: the largest significant improvement."""
+    better = [c for c in primary.comparisons if c.significant and c.improved]
+    return max(better, key=lambda c: abs(c.relative_lift or 0)) if better else None
+
+
+def regressed(c: Comparison) -> bool:
+    """A guardrail comparison significantly worse than its baseline."""
+    return c.significant and c.improved is False
+
+
 def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
     if report is None or report.primary is None:
         return ShipAdvice(control, "", ("There are no results yet: nothing says any variant is better than the "
                                         "control.",))
     primary, warnings = report.primary, []
-    better = [c for c in primary.comparisons if c.significant and c.improved]
-    if better:
-        best = max(better, key=lambda c: abs(c.relative_lift or 0))
+    best = best_improvement(primary)
+    if best is not None:
         advice = (best.variant, f"{best.variant} is significantly better than {best.baseline} on {primary.name} "
                                 f"({pct(best.relative_lift)}, 95% CI {pct(best.ci_low)} to {pct(best.ci_high)}).")
     else:
@@ -224,12 +234,12 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
         warnings.append(f"Underpowered: {power.users_per_variant_now:,} users per variant of the "
                         f"{power.users_per_variant:,} the plan needs to detect a {mde} change. "
                         + ("A lift found this early tends to be overstated: expect less after launch."
-                           if better else f"A real {mde} effect may well be missed."))
+                           if best is not None else f"A real {mde} effect may well be missed."))
     for m in report.metrics:
         if m.role != "guardrail":
             continue
         for c in m.comparisons:
-            if c.significant and c.improved is False:
+            if regressed(c):
                 warnings.append(f"Guardrail regressed: {m.name} is significantly worse in {c.variant} "
                                 f"({pct(c.relative_lift)}).")
             elif c.guardrail is not None and c.guardrail.verdict == "inconclusive":
@@ -296,16 +306,14 @@ def decision(report: Report | None) -> Decision:
         return Decision("Don't trust these results yet",
                         "The split is off (sample ratio mismatch): users are being lost from a variant. "
                         "Find the cause before reading any lift.", "bad")
-    regressed = [(m, c) for m in report.metrics if m.role == "guardrail" for c in m.comparisons
-                 if c.significant and c.improved is False]
-    better = [c for c in primary.comparisons if c.significant and c.improved]
-    if regressed:
-        m, c = regressed[0]
+    harmed = [(m, c) for m in report.metrics if m.role == "guardrail" for c in m.comparisons if regressed(c)]
+    best = best_improvement(primary)
+    if harmed:
+        m, c = harmed[0]
         return Decision(f"Don't ship {c.variant}: {m.name} regressed",
                         f"{m.name} {pct(c.relative_lift)} (95% CI {pct(c.ci_low)} to {pct(c.ci_high)}) "
                         f"against {c.baseline}; {users}.", "bad")
-    if better:
-        best = max(better, key=lambda c: abs(c.relative_lift or 0))
+    if best is not None:
         guards = [m for m in report.metrics if m.role == "guardrail"]
         unsure = [m.name for m in guards for c in m.comparisons
                   if c.variant == best.variant and c.guardrail is not None and c.guardrail.verdict == "inconclusive"]

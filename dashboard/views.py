@@ -146,6 +146,14 @@ def _placed(errors: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
+def _say_errors(request, exc: ValidationError, prefix: str | None = None) -> None:
+    """A service's refusal as messages on the next page: each message alone, or with
+    `prefix` and its field's name before it ("New layer key: …")."""
+    for field, field_errors in exc.message_dict.items():
+        for m in field_errors:
+            messages.error(request, m if prefix is None else f"{prefix}{field}: {m}")
+
+
 def _flatten(errors) -> dict[str, list[str]]:
     """DRF's nested errors as field -> messages (variants: 'Variant 2: weight: …')."""
     out: dict[str, list[str]] = {}
@@ -235,9 +243,7 @@ def layer_create(request):
             raise ValidationError(_flatten(data.errors))
         layer = services.create_layer(**data.validated_data)
     except ValidationError as exc:
-        for field, msgs in exc.message_dict.items():
-            for m in msgs:
-                messages.error(request, f"New layer {field}: {m}")
+        _say_errors(request, exc, prefix="New layer ")
         return redirect("dashboard:experiment-create")
     messages.success(request, f"Layer {layer.key} created: all of it is free.")
     return redirect(f"{reverse('dashboard:experiment-create')}?layer={layer.key}")
@@ -281,9 +287,7 @@ def experiment_action(request, key, action):
             extra = _rollout_fields(request.POST) if action == "ship" else {}
             services.transition(e, action, actor=request.user, variant=request.POST.get("variant") or None, **extra)
         except ValidationError as exc:
-            for field_errors in exc.message_dict.values():
-                for m in field_errors:
-                    messages.error(request, m)
+            _say_errors(request, exc)
         else:
             messages.success(request, f"{e.key}: {action} done.")
         return redirect("dashboard:experiment-detail", key=e.key)
@@ -321,19 +325,14 @@ def _rollout_fields(form) -> dict:
 def experiment_rollout(request, key, action):
     """Step a ship's rollout up now, or stop it: the API's rules and messages."""
     e = _experiment(key)
-    if action not in ("advance", "stop"):
+    if action not in rollouts.ACTIONS:
         raise PermissionDenied("Unknown action.")
     if not perms.can_run(request.user, e):
         raise PermissionDenied("Only the experiment's owner or an admin may do this.")
     try:
-        if action == "advance":
-            rollouts.advance(e, actor=request.user, source=f"advanced by {request.user.get_username()}")
-        else:
-            rollouts.stop(e, actor=request.user)
+        rollouts.act(e, action, actor=request.user)
     except ValidationError as exc:
-        for field_errors in exc.message_dict.values():
-            for m in field_errors:
-                messages.error(request, m)
+        _say_errors(request, exc)
     else:
         messages.success(request, f"{e.key}: rollout {'stepped up' if action == 'advance' else 'stopped'}.")
     return redirect("dashboard:experiment-detail", key=e.key)
@@ -362,9 +361,7 @@ def experiment_update(request, key):
     try:
         services.update_experiment(e, actor=request.user, changes=changes)
     except ValidationError as exc:
-        for field, field_errors in exc.message_dict.items():
-            for m in field_errors:
-                messages.error(request, f"{field}: {m}")
+        _say_errors(request, exc, prefix="")
     else:
         messages.success(request, "Saved.")
     return redirect("dashboard:experiment-detail", key=e.key)
@@ -467,9 +464,7 @@ def surface_page(request, surface):
         try:
             _change_surface(request, surface)
         except ValidationError as exc:
-            for field, field_errors in exc.message_dict.items():
-                for m in field_errors:
-                    messages.error(request, f"{field}: {m}")
+            _say_errors(request, exc, prefix="")
         else:
             messages.success(request, "Saved.")
         return redirect("dashboard:surface", surface=surface)

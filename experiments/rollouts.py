@@ -118,6 +118,16 @@ def stop(experiment: Experiment, *, actor) -> Rollout:
     return rollout
 
 
+ACTIONS = ("advance", "stop")
+
+
+def act(experiment: Experiment, action: str, *, actor) -> Rollout:
+    """A person's action on a rollout, from the API or the dashboard: step up now, or stop."""
+    if action == "advance":
+        return advance(experiment, actor=actor, source=f"advanced by {actor.get_username()}")
+    return stop(experiment, actor=actor)
+
+
 def advance_due(now=None) -> int:
     """Move every rollout whose step has been held long enough; returns how many moved."""
     now = now or timezone.now()

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from experiments import rollouts
 from experiments.api import views
 
 urlpatterns = [
@@ -18,6 +19,6 @@ urlpatterns = [
     *[
         path(f"experiments/<slug:key>/rollout/{action}", views.RolloutActionView.as_view(action=action),
              name=f"experiment-rollout-{action}")
-        for action in ("advance", "stop")
+        for action in rollouts.ACTIONS
     ],
 ]

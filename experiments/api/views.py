@@ -138,10 +138,7 @@ class RolloutActionView(generics.GenericAPIView):
     @extend_schema(request=None, responses={200: s.ExperimentSerializer})
     def post(self, request, key):
         experiment = self.get_object()
-        if self.action == "advance":
-            rollouts.advance(experiment, actor=request.user, source=f"advanced by {request.user.get_username()}")
-        else:
-            rollouts.stop(experiment, actor=request.user)
+        rollouts.act(experiment, self.action, actor=request.user)
         return Response(s.ExperimentSerializer(get_object_or_404(experiments_for_api(), pk=experiment.pk)).data)
 
 
