@@ -6,7 +6,8 @@ from analysis.models import AnalysisReport, Metric
 @admin.register(Metric)
 class MetricAdmin(admin.ModelAdmin):
     list_display = ["key", "name", "kind", "aggregation", "direction", "is_guardrail", "window_hours",
-                    "cuped_pre_period_days", "cap_percentile", "guardrail_margin", "is_builtin"]
+                    "cuped_pre_period_days", "cap_percentile", "guardrail_margin", "min_users_per_variant",
+                    "min_events_per_variant", "is_builtin"]
     list_filter = ["kind", "is_guardrail", "is_builtin"]
     search_fields = ["key", "name"]
 

@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from analysis.metric_kinds import registry as metric_kinds
+from analysis.stats.minimum_data import PEER_EVENTS_PER_VARIANT, PEER_USERS_PER_VARIANT
 from events.validation import EVENT_TYPES
 from experiments.models import Experiment
 
@@ -56,6 +57,13 @@ class Metric(models.Model):
         help_text="as a guardrail: how much worse it may get, relative (0.02: 2%), for the non-inferiority "
                   "test; empty: no such test",
     )
+    min_users_per_variant = models.PositiveIntegerField(
+        default=PEER_USERS_PER_VARIANT, validators=[MinValueValidator(2)],
+        help_text="no verdict until every arm of a comparison has this many users (PostHog waits for 100)")
+    min_events_per_variant = models.PositiveIntegerField(
+        default=PEER_EVENTS_PER_VARIANT,
+        help_text="no verdict until every arm of a comparison has this many numerator events (clicks, saves; for "
+                  "a conversion rate, converting users); GrowthBook's default minimum sample size is 150")
     is_builtin = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -24,6 +24,7 @@ from analysis.report import (
     GuardrailTest,
     MetricCap,
     MetricResult,
+    MinimumDataCheck,
     PowerPlan,
     Report,
     ReportPhase,
@@ -37,6 +38,7 @@ from analysis.stats import multiple_testing
 from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.cuped import cuped
 from analysis.stats.frequentist import compare
+from analysis.stats.minimum_data import Arm, MinimumData, Shortfall, shortfall
 from analysis.stats.moments import MetricValue, Moments
 from analysis.stats.noninferiority import non_inferiority
 from analysis.stats.power import plan as power_plan
@@ -57,6 +59,8 @@ class MetricInfo:
     pre: tuple[int, ...] = ()
     cap: MetricCap | None = None  # how its per-user values were winsorized; None: not capped
     guardrail_margin: float | None = None  # relative; as a guardrail, tested for non-inferiority
+    minimum: MinimumData | None = None  # no verdict below it (analysis/stats/minimum_data.py); None: no rule
+    events_word: str = "events"  # what its numerator counts, for "12 of 150 clicks"
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,32 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
                     for i, v in enumerate(variants)}
     higher = metric.direction != "lower"
     margin = metric.guardrail_margin if metric.role == "guardrail" else None
+    total_weight = sum(max(v.weight, 0.0) for v in variants) or 1.0
+
+    def arm(v: VariantInfo) -> Arm:
+        m = by_variant[v.id]
+        return Arm(v.key, m.n, m.sums[metric.post[0]] if m.n else 0.0, max(v.weight, 0.0) / total_weight)
+
+    def data_check(v: VariantInfo) -> tuple[MinimumDataCheck | None, Shortfall]:
+        # Without a rule, still the test's own minimum: two users per arm for a variance.
+        rule = metric.minimum or MinimumData(users_per_variant=2, events_per_variant=0)
+        short = shortfall(rule, [arm(control), arm(v)], metric.events_word)
+        if short.met and not all(math.isfinite(values[x.id].value) for x in (control, v)):
+            short = replace(short, met=False, more_users=None, reason=UNDEFINED_VALUE)
+        block = None if metric.minimum is None and short.met else MinimumDataCheck(
+            users_per_variant=rule.users_per_variant, events_per_variant=rule.events_per_variant,
+            more_users=short.more_users, reason=short.reason)
+        return block, short
+
     return MetricResult(
         metric=metric.key, name=metric.name, kind=metric.kind, direction=metric.direction, role=metric.role,
         cuped_available=adjusted is not None,
         variants=tuple(_variant_statistics(metric, kind, v, by_variant[v.id], values[v.id], adjusted)
                        for v in variants),
-        comparisons=tuple(_comparison(v, control, values, adjusted, higher, settings,
-                                      (interval_levels or {}).get(v.key, (settings.alpha, settings.alpha)), margin)
-                          for v in variants if not v.is_control),
+        comparisons=tuple(_with_minimum_data(
+            _comparison(v, control, values, adjusted, higher, settings,
+                        (interval_levels or {}).get(v.key, (settings.alpha, settings.alpha)), margin),
+            data_check(v)) for v in variants if not v.is_control),
         cap=metric.cap,
     )
 
@@ -148,6 +170,8 @@ def with_past_looks(result: MetricResult, series: DailySeries | None, alpha: flo
         return result
 
     def combined(c: Comparison) -> Comparison:
+        if not c.enough_data:
+            return c
         past = _looks_so_far(series, c.variant)
         now = _stored(c.sequential.p_value, c.sequential.ci_low, c.sequential.ci_high)
         return replace(c, sequential=_sequential(running(past, now), alpha))
@@ -176,6 +200,35 @@ def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, Me
         chance_to_beat_control=bayes.chance_to_beat_control, bayesian=BayesianEstimate(**bayes.as_dict()),
         cuped=with_cuped, improved=_direction_ok(c.relative_lift, higher),
         guardrail=_guardrail(values[variant.id], values[control.id], margin, higher, alpha),
+    )
+
+
+NOTHING_TO_TEST = "every user has the same value in both arms: there is no variation to test"
+UNDEFINED_VALUE = "the metric is undefined in an arm (no denominator events yet)"
+
+
+def _with_minimum_data(c: Comparison, check: tuple[MinimumDataCheck | None, Shortfall]) -> Comparison:
+    """The comparison as the minimum-data rule lets it be read. Short of the rule, or with
+    nothing to test (no variance), it keeps its observed lift and loses every inferential
+    number (interval, p-value, sequential, Bayesian, CUPED, guardrail bound), so it takes
+    no part in the correction and no verdict can contradict an interval."""
+    block, short = check
+    testable = c.p_value is not None
+    if short.met and testable:
+        return replace(c, minimum_data=block)
+    if short.met:
+        block = replace(block, more_users=None, reason=NOTHING_TO_TEST) if block else MinimumDataCheck(
+            users_per_variant=2, events_per_variant=0, more_users=None, reason=NOTHING_TO_TEST)
+    return replace(
+        c, enough_data=False, minimum_data=block,
+        absolute_ci_low=None, absolute_ci_high=None, ci_low=None, ci_high=None, p_value=None, statistic=None,
+        sequential=SequentialTest(p_value=None, ci_low=None, ci_high=None),
+        chance_to_beat_control=None,
+        bayesian=BayesianEstimate(chance_to_beat_control=None, posterior_mean=None, posterior_sd=None,
+                                  credible_low=None, credible_high=None, expected_loss=None),
+        cuped=None,
+        guardrail=(replace(c.guardrail, bound=None, p_value=None, verdict="inconclusive")
+                   if c.guardrail is not None else None),
     )
 
 

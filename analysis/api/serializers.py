@@ -16,7 +16,7 @@ class MetricSerializer(serializers.ModelSerializer):
         model = Metric
         fields = ["key", "name", "description", "kind", "numerator_types", "denominator_types", "aggregation",
                   "direction", "is_guardrail", "window_hours", "cuped_pre_period_days", "cap_percentile",
-                  "guardrail_margin", "is_builtin", "created_at"]
+                  "guardrail_margin", "min_users_per_variant", "min_events_per_variant", "is_builtin", "created_at"]
         read_only_fields = ["is_builtin", "created_at"]
 
     def _finite(self, value):

@@ -93,8 +93,9 @@ def post_json(url, key, body):
         return response.status, json.loads(response.read())
 
 
-def feed_traffic(base, key, experiment_key, users=300):
-    """Assign users through the API, then send impressions and clicks for each: the
+def feed_traffic(base, key, experiment_key, users=500):
+    """Assign users through the API (enough for the minimum data before a verdict: about
+    250 clicks in control), then send impressions and clicks for each: the
     treatment's users click more often."""
     rng = random.Random(7)
     ids = [f"browser-user-{i}" for i in range(users)]

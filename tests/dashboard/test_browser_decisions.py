@@ -35,7 +35,7 @@ def _with_a_winner(owner):
     exposed, seen = datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC) - timedelta(hours=1)
     rows, events = [], []
     for key, every in (("control", 10), ("boards", 4)):
-        for i in range(500):
+        for i in range(800):  # 160 clicks in control: past the minimum data (150) before a verdict
             user = f"{key}-{i}"
             rows.append((variants[key], user, exposed, {}, False))
             events += [(user, "impression", seen)] * 10 + ([(user, "click", seen)] * 2 if i % every == 0 else [])

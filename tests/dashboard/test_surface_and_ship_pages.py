@@ -71,8 +71,9 @@ def test_the_ship_dialog_preselects_a_clear_winner(experimenter):
     variants = {v.key: v for v in experiment.variants.all()}
     exposed, seen = datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC) - timedelta(hours=1)
     rows, events = [], []
-    for key, every in (("control", 20), ("better", 5)):  # one clicker in 20 against one in 5
-        for i in range(400):
+    # One clicker in 10 against one in 4; 160 clicks in control, past the minimum data (150).
+    for key, every in (("control", 10), ("better", 4)):
+        for i in range(800):
             user = f"{key}-{i}"
             rows.append((variants[key], user, exposed, {}, False))
             events += [(user, "impression", seen)] * 10 + ([(user, "click", seen)] * 2 if i % every == 0 else [])

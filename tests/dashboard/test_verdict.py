@@ -1,6 +1,7 @@
 """The verdict box reads a simulated truth right: a real lift says ship it, a regressed
 guardrail says don't, an A/A says keep running; numbers for people on the page."""
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -61,8 +62,9 @@ def test_a_real_lift_says_ship_with_the_interval_and_points(experimenter):
 
 
 def test_a_regressed_guardrail_says_dont_ship(experimenter):
+    # Hides common enough (about 225 and 600 per arm) to clear the minimum-data rule's 150.
     e = _simulated(experimenter, "hides", ctr={"control": 0.05, "treatment": 0.08},
-                   hide={"control": 0.01, "treatment": 0.03})
+                   hide={"control": 0.015, "treatment": 0.04})
     assert "Don&#x27;t ship treatment: Hide rate regressed" in _verdict(experimenter, e)
 
 
@@ -71,3 +73,25 @@ def test_no_difference_says_keep_running(experimenter):
                    hide={"control": 0.01, "treatment": 0.01}, users=500)
     box = _verdict(experimenter, e)
     assert "Keep running" in box or "No difference found" in box
+
+
+def test_too_few_users_says_not_enough_data_yet_and_how_many_more(experimenter):
+    e = _simulated(experimenter, "early", ctr={"control": 0.05, "treatment": 0.30},
+                   hide={"control": 0.01, "treatment": 0.01}, users=40)
+    box = _verdict(experimenter, e)
+    # The rule (100 users and 150 clicks per variant, the built-in CTR's defaults) worked
+    # out from the raw counts: each arm's shortfall, at its own clicks per user, over its
+    # half of the traffic.
+    report = e.reports.latest("computed_at").results
+    ctr = next(m for m in report["metrics"] if m["metric"] == "closeup_ctr")
+    needs = []
+    for v in ctr["variants"]:
+        users, clicks = v["users"], v["numerator_sum"]
+        short = max(100 - users, (150 - clicks) / (clicks / users) if clicks < 150 else 0)
+        needs.append(math.ceil(short / 0.5) if short else 0)
+    assert max(needs) > 0
+    assert f"Not enough data yet: about {max(needs):,} more users" in box
+    page = as_user(experimenter).get(f"/experiments/{e.key}/results").content.decode()
+    # A +500% lift on 40 users a side gets no badge that calls it; the table says why.
+    assert "significantly better" not in page and "not enough data yet: about" in page
+    assert "treatment has 40 of 100 users" in page

@@ -77,4 +77,11 @@ class Command(BaseCommand):
                 p = "—" if c.p_value is None else f"{c.p_value:.4f}"
                 self.stdout.write(f"{block.metric:20s} {block.role:9s} {v.variant:14s} {v.users:>9,} "
                                   f"{mean:>10s} {_pct(c.relative_lift):>9s} {ci:>20s} {p:>8s}  "
-                                  f"{'yes' if c.significant else 'no'}")
+                                  f"{_verdict(c)}")
+
+
+def _verdict(c) -> str:
+    if c.enough_data:
+        return "yes" if c.significant else "no"
+    more = c.minimum_data.more_users if c.minimum_data else None
+    return f"not enough data yet (about {more:,} more users)" if more else "not enough data yet"
