@@ -230,6 +230,17 @@ class GuardrailTest(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MinimumDataCheck(_Part):
+    """The minimum-data rule of a metric (analysis/stats/minimum_data.py) applied to one
+    comparison: below it the comparison has no interval, p-value or verdict."""
+
+    users_per_variant: int
+    events_per_variant: int
+    more_users: int | None  # users the experiment needs before a verdict; None: not estimable yet
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Comparison(FixedHorizonTest):
     """One treatment against the control on one metric, every way the report reads it."""
 
@@ -243,6 +254,9 @@ class Comparison(FixedHorizonTest):
     p_value_adjusted: float | None = None
     significant: bool = False  # on the adjusted p-value
     guardrail: GuardrailTest | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # guardrails with a margin
+    # False: no verdict yet (too few users or events, or nothing to test); `minimum_data` says why.
+    enough_data: bool = True
+    minimum_data: MinimumDataCheck | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
     def to_json(self) -> dict:
         doc = super().to_json()
@@ -406,6 +420,17 @@ class VariantServing(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataHealth(_Part):
+    """What the analysis read, beside the statistics: how fresh the stored events were,
+    and how many of the users counted were also reported in another variant."""
+
+    events_stored_until: str | None  # ISO 8601: when the last stored batch of events was written
+    batches_waiting: int = 0  # accepted but not yet stored when the analysis ran
+    oldest_waiting_since: str | None = None
+    users_in_other_variants: int = 0  # exposed users also reported in another variant (counted in their first)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report(_Part):
     experiment: str
     phase: ReportPhase | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: no phases (never started)
@@ -418,6 +443,7 @@ class Report(_Part):
     series: DailySeries | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     segments: tuple[SegmentResult, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     serving: tuple[VariantServing, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    health: DataHealth | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
     @property
     def primary(self) -> MetricResult | None:

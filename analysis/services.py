@@ -13,8 +13,17 @@ from django.db import InterfaceError, OperationalError, connection
 
 from analysis import results as R
 from analysis import selectors
-from analysis.models import AnalysisReport
-from analysis.report import AnalysisSettings, DailySeries, MetricCap, Report, ReportPhase, VariantServing
+from analysis.models import AnalysisReport, Metric
+from analysis.report import (
+    AnalysisSettings,
+    DailySeries,
+    DataHealth,
+    MetricCap,
+    Report,
+    ReportPhase,
+    VariantServing,
+)
+from analysis.stats.minimum_data import MinimumData
 from analysis.sufficient_statistics import (
     EVERYONE,
     MetricSpec,
@@ -24,8 +33,15 @@ from analysis.sufficient_statistics import (
     product_pairs,
     variant_moments,
 )
+from events.selectors import event_pipeline_state
 from experiments.models import Experiment
-from experiments.selectors import PhaseWindow, UnknownPhase, phase_window, serving_by_variant
+from experiments.selectors import (
+    PhaseWindow,
+    UnknownPhase,
+    phase_window,
+    serving_by_variant,
+    users_in_other_variants,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +128,14 @@ def _series(experiment, primary, variables, variants, moments, as_of, settings, 
     return DailySeries(metric=primary.key, days=carried + point.days, source="incremental")
 
 
+def events_word(metric: Metric) -> str:
+    """What a metric's numerator counts, in words: "clicks", "saves or clicks", "users with a click"."""
+    types = list(metric.numerator_types)
+    if metric.aggregation == Metric.Aggregation.ANY:
+        return "users with " + " or ".join(f"{'an' if t[0] in 'aeiou' else 'a'} {t}" for t in types)
+    return " or ".join(f"{t}s" for t in types)
+
+
 def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
             progress=None, backfill_series: bool = False, phase: PhaseWindow | None = None) -> Report:
     """The report of an experiment's phase (None: every user, for an experiment without
@@ -125,7 +149,9 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
     pairs = product_pairs(layouts)
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
-                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin) for m, role in chosen]
+                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin,
+                            minimum=MinimumData(m.min_users_per_variant, m.min_events_per_variant),
+                            events_word=events_word(m)) for m, role in chosen]
     # The SRM check expects the split of the phase analysed, not today's weights.
     weights = phase.weights if phase else {}
     variants = [R.VariantInfo(v.id, v.key, weights.get(v.key, v.weight), v.is_control)
@@ -224,14 +250,26 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
         report = AnalysisReport.objects.create(
             status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
             duration_ms=int((time.perf_counter() - clock) * 1000), settings=result.settings.to_json(),
-            # Beside the statistics: how often each variant's recommender fell back while serving.
+            # Beside the statistics: how often each variant's recommender fell back while
+            # serving, how fresh the events were, who was seen in two variants.
             results=dataclasses.replace(result, serving=tuple(
-                VariantServing(**row) for row in serving_by_variant(experiment))).to_json(),
+                VariantServing(**row) for row in serving_by_variant(experiment)),
+                health=data_health(experiment, window, as_of)).to_json(),
             **fields,
         )
     if progress:
         progress(STEPS[4])
     return report
+
+
+def data_health(experiment: Experiment, window: PhaseWindow | None, as_of: datetime) -> DataHealth:
+    stored = event_pipeline_state()
+    return DataHealth(
+        events_stored_until=stored.stored_until.isoformat() if stored.stored_until else None,
+        batches_waiting=stored.batches_waiting,
+        oldest_waiting_since=stored.oldest_waiting_since.isoformat() if stored.oldest_waiting_since else None,
+        users_in_other_variants=users_in_other_variants(experiment, window, as_of),
+    )
 
 
 def report_body(report: AnalysisReport) -> dict:

@@ -2,8 +2,10 @@
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from analysis.report import Comparison, GuardrailTest, MetricCap, MetricResult, Report
+from analysis.results import NOTHING_TO_TEST, UNDEFINED_VALUE
 
 
 def pct(x, digits=2) -> str:
@@ -54,6 +56,20 @@ class Reading:
     p_value: float | None
     significant: bool
     absolute_lift: float | None
+    enough_data: bool = True
+    wait_for: str = ""  # below the minimum-data rule: what it still needs, in words
+
+
+def not_enough_words(c: Comparison) -> str:
+    """"not enough data yet: about 1,240 more users", or why there is nothing to test."""
+    check = c.minimum_data
+    if check is None or not check.reason:
+        return "not enough data yet"
+    if check.reason in (NOTHING_TO_TEST, UNDEFINED_VALUE):
+        return f"no verdict: {check.reason}"
+    if check.more_users:
+        return f"not enough data yet: about {check.more_users:,} more users"
+    return "not enough data yet"  # no event anywhere to extrapolate from; the reason is shown beside it
 
 
 def chosen(comparison: Comparison, cuped: bool, sequential: bool) -> Reading:
@@ -64,6 +80,9 @@ def chosen(comparison: Comparison, cuped: bool, sequential: bool) -> Reading:
     docs/statistics.md "Sequential testing"), so `significant` is exactly "the interval
     excludes 0" and stays true at later looks. The interval is None when the looks'
     intervals no longer intersect (then the test has rejected)."""
+    if not comparison.enough_data:
+        return Reading(comparison.relative_lift, None, None, None, False, comparison.absolute_lift,
+                       enough_data=False, wait_for=not_enough_words(comparison))
     base = comparison.cuped if cuped and comparison.cuped else comparison
     if sequential:
         seq = base.sequential
@@ -75,6 +94,8 @@ def chosen(comparison: Comparison, cuped: bool, sequential: bool) -> Reading:
 
 def verdict(c: Reading, direction: str) -> tuple[str, str]:
     """(words, css class): never colour alone."""
+    if not c.enough_data:
+        return c.wait_for or "not enough data yet", "neutral"
     if c.relative_lift is None:
         return "not enough data", "neutral"
     if not c.significant:
@@ -113,8 +134,9 @@ def cap_words(cap: MetricCap | None) -> str | None:
 
 def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dict]:
     comparisons = {c.variant: c for c in result.comparisons}
-    rows = []
+    rows, readings = [], []
     for v in result.variants:
+        readings.append(chosen(comparisons[v.variant], cuped, sequential) if v.variant in comparisons else None)
         row = {"variant": v.variant, "is_control": v.is_control, "users": f"{v.users:,}",
                "mean": value_text(v.cuped_mean if cuped and v.cuped_mean is not None else v.mean, result.kind)}
         c = comparisons.get(v.variant)
@@ -123,13 +145,15 @@ def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dic
             words, css = verdict(x, result.direction)
             chance = c.chance_to_beat_control
             row.update(absolute_lift=difference_text(x.absolute_lift, result.kind), relative_lift=pct(x.relative_lift),
-                       ci=f"{pct(x.ci_low)} to {pct(x.ci_high)}", p_value=p_text(x.p_value),
-                       verdict=words, verdict_class=css,
+                       ci=f"{pct(x.ci_low)} to {pct(x.ci_high)}" if x.ci_low is not None else "—",
+                       p_value=p_text(x.p_value), verdict=words, verdict_class=css,
+                       wait_reason=c.minimum_data.reason if not x.enough_data and c.minimum_data else "",
                        chance=pct(chance, 1).lstrip("+") if chance is not None else "—")
             guard = guardrail_words(c.guardrail) if result.role == "guardrail" else None
             if guard is not None:
                 row.update(guardrail=guard[0], guardrail_class=guard[1])
         rows.append(row)
+    interval_bars(rows, readings)
     return rows
 
 
@@ -175,7 +199,8 @@ def primary_summary(report: Report | None) -> list[dict]:
         x = chosen(c, False, False)
         words, css = verdict(x, primary.direction)
         out.append({"variant": c.variant, "lift": pct(x.relative_lift),
-                    "ci": f"{pct(x.ci_low)} to {pct(x.ci_high)}", "verdict": words, "css": css})
+                    "ci": f"{pct(x.ci_low)} to {pct(x.ci_high)}" if x.ci_low is not None else "no interval yet",
+                    "verdict": words, "css": css})
     return out
 
 
@@ -227,6 +252,10 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
         advice = (control, f"No variant is significantly better than {control} on {primary.name}: keeping "
                            f"{control} is the safe choice.")
         warnings.append(f"The primary metric ({primary.name}) shows no significant improvement.")
+    for c in primary.comparisons:
+        if not c.enough_data:
+            warnings.append(f"{c.variant}: {not_enough_words(c)} on {primary.name}"
+                            + (f" ({c.minimum_data.reason})." if c.minimum_data and c.minimum_data.reason else "."))
     power = report.power
     if power is not None and power.users_per_variant and power.users_per_variant_now is not None \
             and power.users_per_variant_now < power.users_per_variant:
@@ -313,9 +342,16 @@ def decision(report: Report | None) -> Decision:
         return Decision(f"Don't ship {c.variant}: {m.name} regressed",
                         f"{m.name} {pct(c.relative_lift)} (95% CI {pct(c.ci_low)} to {pct(c.ci_high)}) "
                         f"against {c.baseline}; {users}.", "bad")
+    waiting = [c for c in primary.comparisons if not c.enough_data]
+    if best is None and waiting and len(waiting) == len(primary.comparisons):
+        more = [c.minimum_data.more_users for c in waiting if c.minimum_data and c.minimum_data.more_users]
+        reason = waiting[0].minimum_data.reason if waiting[0].minimum_data else ""
+        return Decision("Not enough data yet" + (f": about {max(more):,} more users" if more else ""),
+                        f"No verdict on {primary.name} until every variant reaches the minimum data"
+                        + (f" ({reason})" if reason else "") + f"; {users} so far.", "neutral")
     if best is not None:
         guards = [m for m in report.metrics if m.role == "guardrail"]
-        unsure = [m.name for m in guards for c in m.comparisons
+        unsure = [m.name + ("" if c.enough_data else " (not enough data yet)") for m in guards for c in m.comparisons
                   if c.variant == best.variant and c.guardrail is not None and c.guardrail.verdict == "inconclusive"]
         held = (f"guardrails inconclusive: {', '.join(unsure)}" if unsure
                 else "guardrails hold" if guards else "no guardrails")
@@ -340,3 +376,105 @@ def decision(report: Report | None) -> Decision:
                         f"The planned sample is reached and {primary.name} shows no significant difference: "
                         "the variants are likely within the minimum detectable effect of each other.", "neutral")
     return Decision("Keep running", f"No significant difference on {primary.name} yet; {users}.", "neutral")
+
+
+# GrowthBook warns about users in several variations from 1% of the users on.
+OTHER_VARIANTS_WARNING_SHARE = 0.01
+# Events older than this when the analysis ran mean the pipeline is behind.
+STALE_AFTER_MINUTES = 60
+
+
+@dataclass(frozen=True)
+class HealthLine:
+    label: str
+    text: str
+    css: str  # good, bad or neutral
+
+
+def _ago(minutes: float) -> str:
+    if minutes < 1:
+        return "less than a minute"
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    return f"{minutes / 60:,.1f} h"
+
+
+def health_lines(report: Report, computed_at: datetime) -> list[HealthLine]:
+    """The health panel beside the sample-ratio check: how fresh the events were, and
+    how many users were also seen in another variant, in words."""
+    health = report.health
+    if health is None:
+        return []
+    lines = []
+    if health.events_stored_until is None:
+        lines.append(HealthLine("Data freshness", "No event had been stored when this analysis ran.", "neutral"))
+    else:
+        stored = datetime.fromisoformat(health.events_stored_until)
+        lag = max(0.0, (computed_at - stored).total_seconds() / 60)
+        text = (f"Events stored up to {stored:%Y-%m-%d %H:%M} UTC, {_ago(lag)} before this analysis ran")
+        css = "bad" if lag > STALE_AFTER_MINUTES else "good"
+        if health.batches_waiting:
+            since = datetime.fromisoformat(health.oldest_waiting_since) if health.oldest_waiting_since else None
+            text += (f"; {health.batches_waiting:,} accepted batch{'es' if health.batches_waiting > 1 else ''} "
+                     "not stored yet" + (f" (waiting since {since:%H:%M} UTC)" if since else "")
+                     + ": their events are not counted")
+            css = "bad" if css == "bad" or lag > STALE_AFTER_MINUTES / 4 else "neutral"
+        lines.append(HealthLine("Data freshness", text + ".", css))
+    n = health.users_in_other_variants
+    share = n / report.users if report.users else 0.0
+    if n == 0:
+        lines.append(HealthLine("Users in several variants", "None: every user saw only their own variant.", "good"))
+    else:
+        warn = share >= OTHER_VARIANTS_WARNING_SHARE
+        lines.append(HealthLine(
+            "Users in several variants",
+            f"{n:,} users ({share * 100:.2f}% of {report.users:,}) were also reported in another variant; each is "
+            "counted in the variant they were first exposed to"
+            + (". At this share the variants contaminate each other: find the client or cache serving stale "
+               "assignments before reading a small lift." if warn else ", too few to move the results."),
+            "bad" if warn else "neutral"))
+    return lines
+
+
+def exposure_timeline(report: Report, markers: list[tuple[datetime, str]]) -> dict:
+    """New and cumulative exposed users per day and variant (from the daily series), the
+    plan's users per variant, and the phases and ramps to mark on the chart."""
+    series = report.series
+    days = series.days if series else ()
+    variants = [v.variant for v in days[0].variants] if days else []
+    cumulative = {v: [next((x.users for x in d.variants if x.variant == v), 0) for d in days] for v in variants}
+    new = {v: [c - (cs[i - 1] if i else 0) for i, c in enumerate(cs)] for v, cs in cumulative.items()}
+    power = report.power
+    planned = power.users_per_variant if power is not None else None
+    smallest = min((cs[-1] for cs in cumulative.values()), default=0)
+    if planned:
+        share = min(1.0, smallest / planned)
+        progress = (f"{share * 100:.0f}% of the planned sample: {smallest:,} of {planned:,} users in the "
+                    f"smallest variant")
+    else:
+        progress = f"{smallest:,} users in the smallest variant; no planned sample yet"
+    return {"dates": [d.day.isoformat() for d in days], "new": new, "cumulative": cumulative, "planned": planned,
+            "markers": [{"date": at.date().isoformat(), "label": label} for at, label in markers],
+            "progress": progress}
+
+
+def interval_bars(rows: list[dict], readings: list[Reading | None]) -> None:
+    """Add to each row an inline bar of its interval, on an axis shared by the table:
+    `bar` = {"left", "width", "zero", "point"} in % of the axis, and its css class."""
+    shown = [r for r in readings if r is not None and r.ci_low is not None and r.ci_high is not None]
+    if not shown:
+        return
+    lo = min(0.0, *(r.ci_low for r in shown))
+    hi = max(0.0, *(r.ci_high for r in shown))
+    span = (hi - lo) or 1.0
+
+    def at(x: float) -> float:
+        return round((x - lo) / span * 100, 2)
+
+    for row, r in zip(rows, readings, strict=True):
+        if r is None or r.ci_low is None or r.ci_high is None:
+            continue
+        row["bar"] = {"left": at(r.ci_low), "width": max(0.5, at(r.ci_high) - at(r.ci_low)), "zero": at(0.0),
+                      "point": at(min(max(r.relative_lift, r.ci_low), r.ci_high)) if r.relative_lift is not None
+                      else None,
+                      "css": row.get("verdict_class", "neutral")}

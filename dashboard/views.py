@@ -410,8 +410,21 @@ def experiment_results(request, key):
                        srm_observed=[(k, f"{n:,}") for k, n in result.srm.observed.items()],
                        srm_expected=[(k, f"{n:,.0f}") for k, n in result.srm.expected.items()],
                        forest=p.forest_data(result, cuped, sequential), series=p.series_data(result, sequential),
-                       serving=p.serving_rows((report.results or {}).get("serving")), decision=p.decision(result))
+                       serving=p.serving_rows((report.results or {}).get("serving")), decision=p.decision(result),
+                       health=p.health_lines(result, report.computed_at),
+                       serving_measured=any(s.requests for s in result.serving or ()),
+                       exposures=p.exposure_timeline(result, _timeline_markers(e)))
     return render(request, "dashboard/experiment_results.html", context)
+
+
+def _timeline_markers(e) -> list[tuple]:
+    marks = []
+    for t in timeline(e):
+        if t["kind"] == "phase":
+            marks.append((t["at"], f"phase {t['number']}"))
+        else:
+            marks.append((t["at"], f"traffic {t['from']:g}% → {t['to']:g}%"))
+    return marks
 
 
 @login_required

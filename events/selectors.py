@@ -1,8 +1,11 @@
 """Reads of the event pipeline: the ingestion counters and a user's hidden pins."""
 
+import dataclasses
+from datetime import datetime
+
 import redis
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Min, Q, Sum
 
 from events.models import DeadLetter, EventBatch, HiddenPin
 
@@ -44,3 +47,22 @@ def broker_queue_depth() -> int | None:
         return int(client.llen(settings.CELERY_TASK_DEFAULT_QUEUE))
     except redis.RedisError:
         return None
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineState:
+    """How far the stored events reach: what an analysis run now can count."""
+
+    stored_until: datetime | None  # when the last stored batch was written
+    batches_waiting: int  # accepted, not yet stored
+    oldest_waiting_since: datetime | None
+
+
+def event_pipeline_state() -> PipelineState:
+    # Both read through indexes: the primary key for the last stored batch, the
+    # (status, enqueued_at) index for the few pending ones.
+    last = (EventBatch.objects.filter(status=EventBatch.Status.DONE).order_by("-id")
+            .values_list("processed_at", flat=True).first())
+    waiting = EventBatch.objects.filter(status=EventBatch.Status.PENDING).aggregate(n=Count("id"),
+                                                                                    oldest=Min("received_at"))
+    return PipelineState(stored_until=last, batches_waiting=waiting["n"] or 0, oldest_waiting_since=waiting["oldest"])

@@ -256,6 +256,8 @@ class Exposure(models.Model):
     first_exposed_at = models.DateTimeField()
     attributes = models.JSONField(default=dict, blank=True)
     forced = models.BooleanField(default=False, help_text="QA allow-list; left out of analysis")
+    other_variant = models.BooleanField(
+        default=False, help_text="also reported in another variant than this one (counted in the results' health)")
 
     class Meta:
         constraints = [

@@ -11,6 +11,7 @@ from experiments import holdouts, rollouts, surfaces
 from experiments.models import (
     ConfigVersion,
     Experiment,
+    Exposure,
     Holdout,
     Layer,
     Rollout,
@@ -152,6 +153,18 @@ def phase_window(experiment: Experiment, number: int | None = None) -> PhaseWind
     if not windows:
         raise UnknownPhase(f"{experiment.key} has no phases yet: it has not been started.")
     raise UnknownPhase(f"{experiment.key} has no phase {number}; its phases are 1 to {windows[-1].number}.")
+
+
+def users_in_other_variants(experiment: Experiment, window: PhaseWindow | None, as_of: datetime) -> int:
+    """Users counted in the analysis of a phase (first exposed in it, up to as_of, QA
+    users left out) who were also reported in another variant."""
+    qs = Exposure.objects.filter(experiment=experiment, forced=False, other_variant=True,
+                                 first_exposed_at__lte=as_of)
+    if window is not None:
+        qs = qs.filter(first_exposed_at__gte=window.started_at)
+        if window.ended_at is not None:
+            qs = qs.filter(first_exposed_at__lt=window.ended_at)
+    return qs.count()
 
 
 def timeline(experiment: Experiment) -> list[dict]:

@@ -444,12 +444,19 @@ def _check_pinned_bound(experiment: Experiment) -> None:
 
 def record_exposures(rows: list[dict]) -> int:
     """Insert exposures, idempotent on (experiment, user); a repeat only moves the
-    first exposure time earlier. Returns the number of rows in the batch written."""
+    first exposure time earlier. A repeat in another variant than the one recorded (a
+    client that cached an old assignment, a reassignment between phases) keeps the
+    first variant and marks the user `other_variant`: the results' health panel counts
+    them. Returns the number of rows in the batch written."""
     earliest: dict[tuple[int, str], dict] = {}
     for row in rows:
         key = (row["experiment_id"], row["user_id"])
-        if key not in earliest or row["at"] < earliest[key]["at"]:
-            earliest[key] = row
+        seen = earliest.get(key)
+        mixed = seen is not None and (seen["other_variant"] or seen["variant_id"] != row["variant_id"])
+        if seen is None or row["at"] < seen["at"]:
+            earliest[key] = {**row, "other_variant": mixed}
+        else:
+            seen["other_variant"] = mixed
     if not earliest:
         return 0
     # Exposures of experiments deleted since they were served are dropped, not retried forever.
@@ -458,18 +465,24 @@ def record_exposures(rows: list[dict]) -> int:
     values = [r for r in earliest.values() if (r["variant_id"], r["experiment_id"]) in known]
     if not values:
         return 0
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(values))
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(values))
     params: list = []
     for r in values:
         at = r["at"] if isinstance(r["at"], datetime) else datetime.fromisoformat(r["at"])
         params += [r["experiment_id"], r["variant_id"], r["user_id"], at, json.dumps(r.get("attributes") or {}),
-                   bool(r.get("forced"))]
+                   bool(r.get("forced")), r["other_variant"]]
+    earlier = "excluded.first_exposed_at < experiments_exposure.first_exposed_at"
     sql = (
-        "INSERT INTO experiments_exposure (experiment_id, variant_id, user_id, first_exposed_at, attributes, forced) "
-        f"VALUES {placeholders} "
+        "INSERT INTO experiments_exposure (experiment_id, variant_id, user_id, first_exposed_at, attributes, forced, "
+        f"other_variant) VALUES {placeholders} "
         "ON CONFLICT (experiment_id, user_id) DO UPDATE SET "
-        "first_exposed_at = excluded.first_exposed_at, attributes = excluded.attributes "
-        "WHERE excluded.first_exposed_at < experiments_exposure.first_exposed_at"
+        f"first_exposed_at = CASE WHEN {earlier} THEN excluded.first_exposed_at "
+        "ELSE experiments_exposure.first_exposed_at END, "
+        f"attributes = CASE WHEN {earlier} THEN excluded.attributes ELSE experiments_exposure.attributes END, "
+        "other_variant = (experiments_exposure.other_variant OR excluded.other_variant "
+        "OR excluded.variant_id <> experiments_exposure.variant_id) "
+        f"WHERE {earlier} OR ((excluded.other_variant OR excluded.variant_id <> experiments_exposure.variant_id) "
+        "AND NOT experiments_exposure.other_variant)"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -27,6 +27,24 @@ def test_record_exposures_is_idempotent_and_keeps_the_first_time(running_experim
     assert exposure.attributes == {"country": "US"}
 
 
+def test_a_user_reported_in_another_variant_stays_in_the_first_and_is_marked(running_experiment, db):
+    control, treatment = (running_experiment.variants.get(key=k) for k in ("control", "ranker"))
+    t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+    def row(user, variant, hours):
+        return {"experiment_id": running_experiment.id, "variant_id": variant.id, "user_id": user,
+                "at": t0 + timedelta(hours=hours), "attributes": {}, "forced": False}
+
+    services.record_exposures([row("steady", control, 1), row("cached", control, 1)])
+    services.record_exposures([row("steady", control, 2), row("cached", treatment, 0)])  # earlier, elsewhere
+    services.record_exposures([row("same-batch", treatment, 1), row("same-batch", control, 2)])
+    services.record_exposures([row("cached", control, 3)])  # back in its own: still marked
+    got = {e.user_id: (e.variant_id, e.other_variant, e.first_exposed_at) for e in Exposure.objects.all()}
+    assert got["steady"] == (control.id, False, t0 + timedelta(hours=1))
+    assert got["cached"] == (control.id, True, t0)
+    assert got["same-batch"] == (treatment.id, True, t0 + timedelta(hours=1))
+
+
 def test_exposures_of_deleted_experiments_are_dropped(running_experiment, db):
     variant = running_experiment.variants.first()
     row = {"experiment_id": running_experiment.id, "variant_id": variant.id, "user_id": "u",

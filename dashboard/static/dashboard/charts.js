@@ -69,4 +69,45 @@
       }, config);
     }
   }
+  // Exposed users per day (bars, new users) and in total (lines) per variant, the plan's
+  // users per variant as a dashed line, phases and ramps as vertical marks.
+  var exposures = data("exposures-data");
+  var timelineChart = document.getElementById("exposures");
+  if (exposures && timelineChart) {
+    if (!exposures.dates.length) { timelineChart.textContent = "No daily numbers yet."; }
+    else {
+      var colours = ["#5c5c5c", "#0b4f9c", "#b35900", "#0f6b2f", "#6a1b9a"];
+      var bars = [], names = Object.keys(exposures.new);
+      names.forEach(function (name, i) {
+        var colour = colours[i % colours.length];
+        bars.push({ type: "bar", x: exposures.dates, y: exposures.new[name], name: name + " (new that day)",
+                    width: 0.6 * 86400000,
+                    marker: { color: colour + "88" }, hovertemplate: "%{y:,} new users<extra>" + name + "</extra>" });
+        bars.push({ type: "scatter", mode: "lines+markers", x: exposures.dates, y: exposures.cumulative[name],
+                    name: name + " (in total)", yaxis: "y2", line: { color: colour, width: 2 },
+                    hovertemplate: "%{y:,} users in total<extra>" + name + "</extra>" });
+      });
+      var axis = dayAxis([{ dates: exposures.dates.concat(exposures.markers.map(function (m) { return m.date; })) }]);
+      var shapes = [], notes = [];
+      exposures.markers.forEach(function (m) {
+        shapes.push({ type: "line", xref: "x", yref: "paper", x0: m.date, x1: m.date, y0: 0, y1: 1,
+                      line: { color: "#a4161a", width: 1, dash: "dot" } });
+        notes.push({ x: m.date, y: 1, xref: "x", yref: "paper", text: m.label, showarrow: false,
+                     xanchor: "left", yanchor: "top", font: { size: 11, color: "#a4161a" } });
+      });
+      if (exposures.planned) {
+        shapes.push({ type: "line", xref: "paper", yref: "y2", x0: 0, x1: 1, y0: exposures.planned, y1: exposures.planned,
+                      line: { color: "#0f6b2f", width: 2, dash: "dash" } });
+        notes.push({ x: 0, y: exposures.planned, xref: "paper", yref: "y2", showarrow: false, xanchor: "left",
+                     yanchor: "bottom", text: "planned: " + exposures.planned.toLocaleString() + " per variant",
+                     font: { size: 11, color: "#0f6b2f" } });
+      }
+      Plotly.newPlot(timelineChart, bars, {
+        font: font, margin: { l: 60, r: 60, t: 10, b: 40 }, height: 340, barmode: "stack",
+        xaxis: axis, legend: { orientation: "h" }, shapes: shapes, annotations: notes,
+        yaxis: { title: { text: "new users per day" }, tickformat: ",d", rangemode: "tozero" },
+        yaxis2: { title: { text: "users in total" }, overlaying: "y", side: "right", tickformat: ",d", rangemode: "tozero" }
+      }, config);
+    }
+  }
 })();
