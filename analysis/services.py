@@ -125,7 +125,9 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
     pairs = product_pairs(layouts)
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
-                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin) for m, role in chosen]
+                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin,
+                            covariates=tuple((name, kind, tuple(at)) for name, kind, at in layouts[m.key].covariates))
+               for m, role in chosen]
     # The SRM check expects the split of the phase analysed, not today's weights.
     weights = phase.weights if phase else {}
     variants = [R.VariantInfo(v.id, v.key, weights.get(v.key, v.weight), v.is_control)
