@@ -84,3 +84,34 @@ def test_cuped_plus_plus_on_the_databases_moments_equals_ols_on_the_raw_users(al
     within = sm.OLS(post, np.column_stack([np.ones_like(post), treated, own, other, active])).fit()
     r2 = 1 - within.ssr / sm.OLS(post, np.column_stack([np.ones_like(post), treated])).fit().ssr
     assert c.variance_reduction == pytest.approx(r2, abs=0.02)
+
+
+@pytest.mark.django_db
+def test_an_analysis_stores_the_cuped_plus_plus_covariates_and_reads_them_back(experimenter):
+    from analysis.report import Report
+    from analysis.services import run_analysis
+    from experiments import services
+
+    layer = services.create_layer(key="layer-cpp", name="Layer")
+    e = services.create_experiment(actor=experimenter, layer=layer, key="cpp", name="CUPED++", hypothesis="h",
+                                   variants=[
+        {"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity", "params": {}}},
+        {"key": "treatment", "weight": 50, "is_control": False, "recommender": {"name": "popularity", "params": {}}},
+    ], primary_metric="saves_per_user", guardrail_metrics=["hide_rate"])
+    services.transition(e, "start", actor=experimenter)
+    now = datetime.now(UTC).replace(microsecond=0)
+    control, treatment = list(e.variants.all())
+    add_exposures("default", e, [((control, treatment)[i % 2], f"k{i}", now - timedelta(hours=3), {}, False)
+                                 for i in range(80)])
+    try:
+        add_events("default", [(f"k{i}", typ, now - timedelta(days=2)) for i in range(0, 80, 3)
+                               for typ in ("save",) * (i % 4) + ("hide",) * (i % 3) + ("impression",)]
+                   + [(f"k{i}", "save", now - timedelta(hours=2)) for i in range(80) for _ in range(i % 5)])
+        doc = run_analysis(e).results
+    finally:
+        clear_events("default")
+    saves = next(m for m in doc["metrics"] if m["metric"] == "saves_per_user")
+    cuped = saves["comparisons"][0]["cuped"]
+    assert cuped["covariates"][0] == "saves_per_user" and cuped["covariates"][-1] == ACTIVE_BEFORE
+    assert "hide_rate" in cuped["covariates"]
+    assert Report.from_json(doc).to_json() == doc
