@@ -205,8 +205,10 @@ class FixedHorizonTest(_Part):
 class CupedComparison(FixedHorizonTest):
     """The same test on CUPED-adjusted values."""
 
-    theta: float | None
+    theta: float | None  # the slope on the metric's own pre-period value
     variance_reduction: float | None
+    # What the adjustment used (docs/statistics.md, "CUPED"); absent from reports stored before.
+    covariates: tuple[str, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     significant: bool = False  # on the adjusted p-value once corrected
     sequential: SequentialTest
     p_value_adjusted: float | None = None

@@ -36,7 +36,7 @@ from analysis.report import (
 )
 from analysis.stats import multiple_testing
 from analysis.stats.bayesian import chance_to_beat
-from analysis.stats.cuped import cuped
+from analysis.stats.cuped import Covariate, cuped, cuped_multi
 from analysis.stats.frequentist import compare
 from analysis.stats.minimum_data import Arm, MinimumData, Shortfall, shortfall
 from analysis.stats.moments import MetricValue, Moments
@@ -61,6 +61,9 @@ class MetricInfo:
     guardrail_margin: float | None = None  # relative; as a guardrail, tested for non-inferiority
     minimum: MinimumData | None = None  # no verdict below it (analysis/stats/minimum_data.py); None: no rule
     events_word: str = "events"  # what its numerator counts, for "12 of 150 clicks"
+    # CUPED++'s covariates beside the metric's own pre-period value: (name, kind, indices);
+    # none: single-covariate CUPED on `pre`.
+    covariates: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ class _Cuped:
 
     value: MetricValue
     variance_reduction: float
-    theta: float
+    theta: float  # the slope on the metric's own pre-period value (0 when it was dropped)
+    covariates: tuple[str, ...]
 
 
 def _empty(k: int) -> Moments:
@@ -97,9 +101,7 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
     control = next(v for v in variants if v.is_control)
     adjusted = None
     if settings.cuped and metric.pre and all(by_variant[v.id].n > 1 for v in variants):
-        result = cuped(kind, [by_variant[v.id] for v in variants], metric.post, metric.pre)
-        adjusted = {v.id: _Cuped(result.adjusted[i], result.variance_reduction(i), result.theta)
-                    for i, v in enumerate(variants)}
+        adjusted = _adjusted(metric, kind, variants, by_variant)
     higher = metric.direction != "lower"
     margin = metric.guardrail_margin if metric.role == "guardrail" else None
     total_weight = sum(max(v.weight, 0.0) for v in variants) or 1.0
@@ -130,6 +132,23 @@ def metric_result(metric: MetricInfo, variants: list[VariantInfo], moments: dict
             data_check(v)) for v in variants if not v.is_control),
         cap=metric.cap,
     )
+
+
+def _adjusted(metric: MetricInfo, kind: MetricKind, variants: list[VariantInfo],
+              by_variant: dict[int, Moments]) -> dict[int, _Cuped]:
+    """CUPED++ on the metric's own pre-period value and its other covariates when it has
+    them, else single-covariate CUPED (docs/statistics.md, "CUPED")."""
+    moments = [by_variant[v.id] for v in variants]
+    if not metric.covariates:
+        one = cuped(kind, moments, metric.post, metric.pre)
+        return {v.id: _Cuped(one.adjusted[i], one.variance_reduction(i), one.theta, (metric.key,))
+                for i, v in enumerate(variants)}
+    covariates = [Covariate(metric.key, kind, metric.pre)]
+    covariates += [Covariate(name, metric_kinds.get(k), idx) for name, k, idx in metric.covariates]
+    many = cuped_multi(kind, moments, metric.post, covariates)
+    own = many.theta[0] if many.covariates[:1] == (metric.key,) else 0.0
+    return {v.id: _Cuped(many.adjusted[i], many.variance_reduction(i), own, many.covariates)
+            for i, v in enumerate(variants)}
 
 
 def _variant_statistics(metric: MetricInfo, kind: MetricKind, variant: VariantInfo, m: Moments, value: MetricValue,
@@ -190,7 +209,7 @@ def _comparison(variant: VariantInfo, control: VariantInfo, values: dict[int, Me
         mine = adjusted[variant.id]
         ca = compare(mine.value, adjusted[control.id].value, levels[1])
         with_cuped = CupedComparison(
-            **ca.as_dict(), theta=mine.theta, variance_reduction=mine.variance_reduction,
+            **ca.as_dict(), theta=mine.theta, variance_reduction=mine.variance_reduction, covariates=mine.covariates,
             significant=_below(ca.p_value, alpha),
             sequential=_sequential(confidence_sequence(ca.relative_lift, ca.relative_se**2, tau, alpha), alpha),
         )

@@ -151,7 +151,9 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
                             tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin,
                             minimum=MinimumData(m.min_users_per_variant, m.min_events_per_variant),
-                            events_word=events_word(m)) for m, role in chosen]
+                            events_word=events_word(m),
+                            covariates=tuple((name, kind, tuple(at)) for name, kind, at in layouts[m.key].covariates))
+               for m, role in chosen]
     # The SRM check expects the split of the phase analysed, not today's weights.
     weights = phase.weights if phase else {}
     variants = [R.VariantInfo(v.id, v.key, weights.get(v.key, v.weight), v.is_control)

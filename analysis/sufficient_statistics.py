@@ -72,10 +72,19 @@ class Variable:
 
 @dataclass
 class MetricLayout:
-    """Where a metric's variables sit in the moments: post (1 or 2) and pre (0, 1 or 2)."""
+    """Where a metric's variables sit in the moments: post (1 or 2) and pre (0, 1 or 2),
+    and CUPED++'s further covariates beside its own pre-period value: (name, kind, indices)."""
 
     post: list[int] = field(default_factory=list)
     pre: list[int] = field(default_factory=list)
+    covariates: list[tuple[str, str, list[int]]] = field(default_factory=list)
+
+
+# CUPED++ (docs/statistics.md, "CUPED"): besides its own pre-period value, a metric is
+# adjusted on at most this many other metrics' pre-period primary counts, and on whether
+# the user had any event in the pre-period. Each costs products in the one query.
+MAX_OTHER_COVARIATES = 3
+ACTIVE_BEFORE = "any_pre_period_event"
 
 
 def plan(metrics: list[MetricSpec], cuped: bool = True) -> tuple[list[Variable], dict[str, MetricLayout]]:
@@ -97,13 +106,33 @@ def plan(metrics: list[MetricSpec], cuped: bool = True) -> tuple[list[Variable],
             # The CUPED covariate is capped the same way (at its own pooled percentile).
             layout.pre = [index(Variable(c.types, c.any, None, m.pre_period_days, cap)) for c in counts]
         layouts[m.key] = layout
+    if cuped:
+        _add_covariates(metrics, layouts, index)
     return variables, layouts
+
+
+def _add_covariates(metrics: list[MetricSpec], layouts: dict[str, MetricLayout], index) -> None:
+    """CUPED++'s covariates of each metric with a pre-period: the other metrics' pre-period
+    primary counts (first count, distinct variables, in the metrics' order, at most
+    MAX_OTHER_COVARIATES) and a 0/1 "any event of the metrics' types in the pre-period"."""
+    with_pre = [m for m in metrics if layouts[m.key].pre]
+    types = tuple(sorted({t for m in with_pre for c in metric_kinds.get(m.kind).per_user_counts(m)
+                          for t in c.types}))
+    for m in with_pre:
+        layout = layouts[m.key]
+        seen = set(layout.pre)
+        for other in with_pre:
+            first = layouts[other.key].pre[0]
+            if other.key != m.key and first not in seen and len(layout.covariates) < MAX_OTHER_COVARIATES:
+                seen.add(first)
+                layout.covariates.append((other.key, "mean", [first]))
+        layout.covariates.append((ACTIVE_BEFORE, "mean", [index(Variable(types, True, None, m.pre_period_days))]))
 
 
 def product_pairs(layouts: dict[str, MetricLayout]) -> list[tuple[int, int]]:
     pairs = set()
     for layout in layouts.values():
-        idx = sorted(layout.post + layout.pre)
+        idx = sorted(set(layout.post + layout.pre + [i for _, _, at in layout.covariates for i in at]))
         pairs.update((a, b) for i, a in enumerate(idx) for b in idx[i:])
     return sorted(pairs)
 

@@ -115,7 +115,7 @@ def test_the_per_user_variables_are_planned_as_before():
              MetricSpec("spu_any", "mean", ("save",), (), "any", None, 7),
              MetricSpec("spu_sum", "mean", ("save",), (), "sum", 12, 0)]
     variables, layouts = plan(specs)
-    assert variables == [
+    assert variables[:14] == [
         Variable(("click",), False), Variable(("impression",), False), Variable(("click",), False, None, 7),
         Variable(("impression",), False, None, 7), Variable(("click", "save"), True, 24),
         Variable(("click", "save"), True, None, 3), Variable(("click",), True),
@@ -123,6 +123,9 @@ def test_the_per_user_variables_are_planned_as_before():
         Variable(("save",), False), Variable(("save",), False, None, 7), Variable(("save",), True),
         Variable(("save",), True, None, 7), Variable(("save",), False, 12),
     ]
+    # CUPED++'s "any pre-period event" indicators come after, one per pre-period length.
+    assert variables[14:] == [Variable(("click", "impression", "save"), True, None, 7),
+                              Variable(("click", "impression", "save"), True, None, 3)]
     assert {k: (v.post, v.pre) for k, v in layouts.items()} == {
         "ctr": ([0, 1], [2, 3]), "ctr_any": ([4, 4], [5, 5]), "ratio_any": ([6, 1], []), "eng": ([7], [8]),
         "spu": ([9], [10]), "spu_any": ([11], [12]), "spu_sum": ([13], [])}
@@ -186,7 +189,8 @@ def test_a_new_kind_is_one_class_and_one_registration(per_mille):
         metric_kinds.register(PerMille())
     variables, layouts = plan([MetricSpec("saves_pm", "per_mille", ("save",), (), "count", None, 7),
                                MetricSpec("saves", "mean", ("save",), (), "count", None, 7)])
-    assert len(variables) == 2 and layouts["saves_pm"].post == layouts["saves"].post  # one shared variable
+    # one shared variable (post, pre, and CUPED++'s pre-period indicator)
+    assert len(variables) == 3 and layouts["saves_pm"].post == layouts["saves"].post
     rng = np.random.default_rng(5)
     moments = {1: Moments.from_data(rng.poisson(1.0, (2, 400)).astype(float)),
                2: Moments.from_data(rng.poisson(1.1, (2, 400)).astype(float))}

@@ -12,7 +12,8 @@ def test_validate_stats_writes_the_same_report_twice_with_its_plots(tmp_path):
     call_command("validate_stats", "--runs", "20", "--out", str(second))
     assert first.read_text() == second.read_text()
     text = first.read_text()
-    for section in ("A/A", "Known lifts", "Peeking", "Sample ratio mismatch", "CUPED", "Sequential testing: 20 looks"):
+    for section in ("A/A", "Known lifts", "Peeking", "Sample ratio mismatch", "CUPED", "Sequential testing: 20 looks",
+                    "Variance reduction: CUPED vs CUPED++"):
         assert section in text
     for png in ("validation-aa-pvalues.png", "validation-power.png", "validation-sequential.png",
                 "validation-cuped.png"):
