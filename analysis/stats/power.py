@@ -118,6 +118,15 @@ def power_at(relative_effect: float, n_per_variant: float, mean: float, unit_var
     return _power(d, n_per_variant, alpha)
 
 
+def days_to_reach(smallest_arm: int | None, users_per_day: float, shares) -> float | None:
+    """Days until the smallest arm has the users it needs, at users_per_day (all arms) split
+    by the shares: for two equal arms, users per variant over users per variant per day."""
+    if not smallest_arm or not shares or not users_per_day > 0 or not math.isfinite(users_per_day):
+        return None
+    days = smallest_arm / (users_per_day * min(shares))
+    return days if math.isfinite(days) else None
+
+
 def plan(relative_mde: float, mean: float, unit_variance: float, n_now: int, days_running: float,
          alpha: float = 0.05, power: float = 0.8, *, weights=None, arms_now=None,
          correction: str = "holm") -> PowerPlan:
@@ -126,15 +135,14 @@ def plan(relative_mde: float, mean: float, unit_variance: float, n_now: int, day
     `weights`: the planned split, control first (default: two equal arms); `arms_now`: each
     arm's users so far in the same order (default: n_now in every arm). The users needed
     are the total that gives every comparison the power after the correction; the days,
-    that total over all arms' users per day."""
+    the time the smallest arm takes to reach its share of it at all arms' users per day."""
     shares = normalized_weights(weights if weights is not None else (1, 1))
     sizes = list(arms_now) if arms_now is not None else [n_now] * (len(shares) if shares else 2)
     m = len(sizes) - 1
-    total = users_needed(relative_mde, mean, unit_variance, shares, alpha, power, correction) if shares else None
-    smallest = math.ceil(total * min(shares)) if total is not None else None
+    total, smallest = needed_sizes(relative_mde, mean, unit_variance, shares, alpha, power, correction) or (None, None)
     per_day = n_now / days_running if days_running > 0 else 0.0
     all_per_day = sum(sizes) / days_running if days_running > 0 else 0.0
-    days = total / all_per_day if total and all_per_day > 0 and math.isfinite(all_per_day) else None
+    days = days_to_reach(smallest, all_per_day, shares)
     remaining = max(0.0, days - days_running) if days is not None else None
     now = comparison_powers(relative_mde, mean, unit_variance, sizes[0], sizes[1:], alpha, correction)
     return PowerPlan(relative_mde, smallest, n_now, per_day, days, remaining,
@@ -246,12 +254,37 @@ def users_needed(relative_mde: float, mean: float, unit_variance: float, weights
                  power: float = 0.8, correction: str = "holm") -> int | None:
     """Users in total (all arms) for every comparison to reach the power at the MDE when
     split by `weights`; None where no sample size can."""
+    sizes = needed_sizes(relative_mde, mean, unit_variance, weights, alpha, power, correction)
+    return sizes[0] if sizes else None
+
+
+def needed_sizes(relative_mde: float, mean: float, unit_variance: float, weights, alpha: float = 0.05,
+                 power: float = 0.8, correction: str = "holm") -> tuple[int, int] | None:
+    """(users in total, users in the smallest arm): N* the smallest total with which every
+    comparison reaches the power, rounded up, and ⌈N*·w_min⌉. For two equal arms the
+    latter is users_per_variant exactly."""
     shares = normalized_weights(weights)
+    total = _total_needed(relative_mde, mean, unit_variance, shares, alpha, power, correction) if shares else None
+    if total is None:
+        return None
+    return max(MIN_USERS, math.ceil(total - 1e-9)), max(MIN_USERS, math.ceil(total * min(shares) - 1e-9))
+
+
+def _total_needed(relative_mde, mean, unit_variance, shares, alpha, power, correction) -> float | None:
     d = effect_size(relative_mde, mean, unit_variance)
-    if shares is None or d is None or not alpha < power < 1:
+    if d is None or not alpha < power < 1:
         return None
     m = len(shares) - 1
     smallest = min(shares)
+    if m == 1 or correction == "none":
+        # Each comparison on its own: statsmodels' control size for the treatment's ratio.
+        need = 0.0
+        for w in shares[1:]:
+            n_c = _control_needed(d, w / shares[0], alpha, power)
+            if n_c is None:
+                return None
+            need = max(need, n_c / shares[0])
+        return need if need * smallest <= MAX_USERS else None
 
     def reaches(n: float) -> bool:
         p = allocation_power(relative_mde, mean, unit_variance, n, shares, alpha, correction)
@@ -259,7 +292,7 @@ def users_needed(relative_mde: float, mean: float, unit_variance: float, weights
 
     low = MIN_USERS / smallest
     if reaches(low):
-        return math.ceil(low)
+        return low
     # Closed-form brackets: without a correction a comparison is tested at α (the fewest
     # users), under Bonferroni at α/m (Holm and BH never need more).
     worst = max(1 / shares[0] + 1 / s for s in shares[1:])
@@ -274,12 +307,28 @@ def users_needed(relative_mde: float, mean: float, unit_variance: float, weights
         hi *= 1.5
         if hi * smallest > MAX_USERS:
             return None
-    for _ in range(100):
-        if hi - lo <= max(1.0, hi * 1e-5):
+    for _ in range(200):
+        if hi - lo <= max(0.25, hi * 1e-9):
             break
-        mid = math.sqrt(lo * hi) if lo > 0 else (lo + hi) / 2
+        mid = (lo + hi) / 2
         lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
-    return math.ceil(hi)
+    return hi
+
+
+def _control_needed(d: float, ratio: float, alpha: float, power: float) -> float | None:
+    """The control's users for one comparison with ratio·n_c treatment users."""
+    with _quiet():
+        if float(NormalIndPower().power(effect_size=d, nobs1=MIN_USERS / min(1.0, ratio), alpha=alpha,
+                                        ratio=ratio, alternative="two-sided")) >= power:
+            return MIN_USERS / min(1.0, ratio)
+        try:
+            n = float(NormalIndPower().solve_power(effect_size=d, nobs1=None, alpha=alpha, power=power, ratio=ratio,
+                                                   alternative="two-sided"))
+        except (ValueError, RuntimeError, OverflowError, ZeroDivisionError):
+            n = math.nan
+        if not math.isfinite(n):
+            n = float((1 + 1 / ratio) * ((norm.ppf(1 - alpha / 2) + norm.ppf(power)) / d) ** 2)
+    return n if math.isfinite(n) and n > 0 else None
 
 
 def allocation_mde(n_control: float, n_treatments, mean: float, unit_variance: float, alpha: float = 0.05,
