@@ -338,7 +338,8 @@ class SampleRatioCheck(_Part):
 
 @dataclass(frozen=True, kw_only=True)
 class PowerPlan(_Part):
-    """The primary metric's sample size for the minimum detectable effect, from the control's data."""
+    """The primary metric's sample size for the minimum detectable effect, from the control's data,
+    for the experiment's split and number of treatments, with the report's correction."""
 
     metric: str
     baseline_mean: float | None
@@ -351,6 +352,15 @@ class PowerPlan(_Part):
     days_remaining: float | None
     mde_now: float | None
     power_now: float | None
+    # The planned split and the correction the plan includes (absent from reports stored
+    # before them: from_json reads them as None or empty).
+    weights: dict[str, float] = field(default_factory=dict)  # variant key → share of users
+    comparisons: int | None = None
+    correction: str | None = None
+    per_comparison_alpha: float | None = None
+    users_needed: int | None = None  # all arms together
+    users_needed_smallest_arm: int | None = None
+    users_per_day: float | None = None  # all arms together
 
 
 @dataclass(frozen=True, kw_only=True)

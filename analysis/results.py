@@ -357,16 +357,22 @@ def build_report(experiment_key: str, variants: list[VariantInfo], metrics: list
 
 
 def power_block(metrics, variants, moments, settings, days_running) -> PowerPlan | None:
+    """The plan at the variants' weights (control first, treatments with no share left
+    out), every treatment compared with the control under settings.correction."""
     primary = next((m for m in metrics if m.role == "primary"), None)
     control = next(v for v in variants if v.is_control)
     m = moments.get(control.id)
     if primary is None or m is None or m.n < 2:
         return None
     value = metric_kinds.get(primary.kind).value(m.select(primary.post))
+    arms = [control, *(v for v in variants if not v.is_control and v.weight > 0)]
     planned = power_plan(settings.minimum_detectable_effect, value.value, value.unit_variance, m.n,
-                         days_running, settings.alpha)
+                         days_running, settings.alpha, weights=[v.weight for v in arms],
+                         arms_now=[moments[v.id].n if v.id in moments else 0 for v in arms],
+                         correction=settings.correction)
+    total = sum(v.weight for v in arms)
     return PowerPlan(metric=primary.key, baseline_mean=value.value, unit_variance=value.unit_variance,
-                     **planned.as_dict())
+                     **{**planned.as_dict(), "weights": {v.key: v.weight / total for v in arms} if total > 0 else {}})
 
 
 def segment_blocks(variants, metrics, segments: dict[str, dict[int, Moments]],

@@ -517,3 +517,67 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
             series.append(Moments(int(total[-1]), tuple(total[:k]), tuple(map(tuple, q))))
         out[variant_id] = series
     return DailyMoments(days, out)
+
+
+# --- A baseline before launch -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The moments of the per-user variables of the users with events in [since, until),
+    and on how many UTC days of that span there were events."""
+
+    moments: Moments | None
+    days_with_events: int
+
+
+def baseline_moments(variables: list[Variable], pairs: list[tuple[int, int]], since: datetime, until: datetime,
+                     using: str = "default") -> Baseline:
+    """As variant_moments, for the users who had any event in [since, until) rather than
+    an experiment's exposed users: each user's first event there stands for the exposure
+    (t0), and the variables count their events from it (within a metric's window) up to
+    `until`; capped variables at their percentile among these users. For a power plan
+    before launch: what the metric looked like on the surface, measured as the analysis
+    will measure it. Post-exposure variables only. Events carry no surface: every event
+    is the closeup surface's, the one surface there is."""
+    if not variables or any(v.pre_days for v in variables):
+        raise ValueError("a baseline takes post-exposure variables")
+    conn = connections[using]
+    d = _Dialect(conn.vendor)
+    k = len(variables)
+    per_user = ",\n                ".join(f"{_per_user_expression(v, d)} AS v{i}" for i, v in enumerate(variables))
+    capped = [i for i, v in enumerate(variables) if v.cap_percentile is not None]
+    caps_sql, cap_params = _caps(variables, capped, d)
+    values = ", ".join(f"{_capped_value(v, i, i in capped)} AS v{i}" for i, v in enumerate(variables))
+    cap_joins = " CROSS JOIN caps" if capped else ""
+    if capped:
+        caps_sql += ("\n        caps AS (SELECT " + ", ".join(f"c{i}.cap AS cap{i}" for i in capped)
+                     + " FROM " + " CROSS JOIN ".join(f"c{i}" for i in capped) + "),")
+    sums = ", ".join(f"SUM(v{i})" for i in range(k))
+    products = ", ".join(f"SUM({d.as_float(f'v{a} * v{b}')})" for a, b in pairs)
+    sql = f"""
+        WITH e AS (
+            SELECT user_id, {_type_code_sql()} AS ty, {d.time('occurred_at')} AS t, {d.day('occurred_at')} AS day
+            FROM experiments_event
+            WHERE occurred_at >= %s AND occurred_at < %s
+        ),
+        x0 AS (SELECT user_id, MIN(t) AS t0 FROM e GROUP BY user_id),
+        x AS (SELECT x0.*{_bounds(variables, d)} FROM x0),
+        u AS (
+            SELECT x.user_id,
+                {per_user}
+            FROM x JOIN e ON e.user_id = x.user_id
+            GROUP BY x.user_id
+        ),{caps_sql}
+        w AS (SELECT {values} FROM u{cap_joins})
+        SELECT COUNT(*), (SELECT COUNT(DISTINCT day) FROM e), {sums}{", " if pairs else ""}{products}
+        FROM w"""
+    [row] = _run(using, sql, [d.time_value(since), d.time_value(until), *cap_params])
+    n, days = int(row[0] or 0), int(row[1] or 0)
+    if n == 0:
+        return Baseline(None, days)
+    vec = np.array([float(v or 0) for v in row[2:]])
+    q = np.full((k, k), np.nan)
+    for (a, b), value in zip(pairs, vec[k:], strict=True):
+        q[a, b] = q[b, a] = value
+    return Baseline(Moments(n, tuple(vec[:k]), tuple(map(tuple, q))), days)

@@ -256,12 +256,12 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
         if not c.enough_data:
             warnings.append(f"{c.variant}: {not_enough_words(c)} on {primary.name}"
                             + (f" ({c.minimum_data.reason})." if c.minimum_data and c.minimum_data.reason else "."))
-    power = report.power
-    if power is not None and power.users_per_variant and power.users_per_variant_now is not None \
-            and power.users_per_variant_now < power.users_per_variant:
+    progress = _power_progress(report)
+    if progress is not None and progress[0] < progress[1]:
+        power = report.power
         mde = pct(power.relative_mde, 1).lstrip("+")
-        warnings.append(f"Underpowered: {power.users_per_variant_now:,} users per variant of the "
-                        f"{power.users_per_variant:,} the plan needs to detect a {mde} change. "
+        warnings.append(f"Underpowered: {progress[0]:,} users {progress[2]} of the "
+                        f"{progress[1]:,} the plan needs to detect a {mde} change. "
                         + ("A lift found this early tends to be overstated: expect less after launch."
                            if best is not None else f"A real {mde} effect may well be missed."))
     for m in report.metrics:
@@ -281,6 +281,17 @@ def ship_advice(report: Report | None, control: str | None) -> ShipAdvice:
 
 
 _AUDIT_HIDDEN = {"allocation"}  # bucket ranges: the weights beside them say it for people
+
+
+def _power_progress(report: Report) -> tuple[int, int, str] | None:
+    """(users now, users the plan needs, what they count): per variant for an equal split
+    (the plan's own numbers), in all for an unequal one, whose arms need different counts."""
+    power = report.power
+    if power is None or not power.users_per_variant or power.users_per_variant_now is None:
+        return None
+    if power.users_needed and len({round(w, 9) for w in power.weights.values()}) > 1:
+        return report.users, power.users_needed, "in all"
+    return power.users_per_variant_now, power.users_per_variant, "per variant"
 
 
 def audit_changes(before: dict | None, after: dict | None) -> list[str]:
@@ -365,13 +376,14 @@ def decision(report: Report | None) -> Decision:
                         f"{c.variant} {pct(c.relative_lift)} (95% CI {pct(c.ci_low)} to {pct(c.ci_high)}); "
                         f"{users}.", "bad")
     power = report.power
-    if power is not None and power.users_per_variant and power.users_per_variant_now is not None:
-        share = min(1.0, power.users_per_variant_now / power.users_per_variant)
+    progress = _power_progress(report)
+    if progress is not None:
+        share = min(1.0, progress[0] / progress[1])
         if share < 1:
             return Decision("Keep running",
                             f"No significant difference on {primary.name} yet, at {share * 100:.0f}% of the users "
-                            f"the plan needs ({power.users_per_variant_now:,} of {power.users_per_variant:,} per "
-                            f"variant to detect a {pct(power.relative_mde, 1).lstrip('+')} change).", "neutral")
+                            f"the plan needs ({progress[0]:,} of {progress[1]:,} {progress[2]} "
+                            f"to detect a {pct(power.relative_mde, 1).lstrip('+')} change).", "neutral")
         return Decision("No difference found",
                         f"The planned sample is reached and {primary.name} shows no significant difference: "
                         "the variants are likely within the minimum detectable effect of each other.", "neutral")
@@ -478,3 +490,30 @@ def interval_bars(rows: list[dict], readings: list[Reading | None]) -> None:
                       "point": at(min(max(r.relative_lift, r.ci_low), r.ci_high)) if r.relative_lift is not None
                       else None,
                       "css": row.get("verdict_class", "neutral")}
+
+
+CORRECTION_WORDS = {"holm": "Holm", "bh": "Benjamini–Hochberg", "none": "no correction"}
+
+
+def planner_text(plan: dict | None) -> dict | None:
+    """GET …/power's answer (analysis.selectors.power_plan) in words and separators: what a
+    draft's planner shows before there is any report."""
+    if not plan:
+        return None
+    days = plan.get("days_needed")
+    baseline = plan.get("baseline") or {}
+    shares = list((plan.get("weights") or {}).values())
+    return {
+        "metric": plan["metric"], "mde": pct(plan["mde"], 1).lstrip("+"), "alpha": f"{plan['alpha']:g}",
+        "power": f"{plan['power']:.0%}",
+        "split": " / ".join(f"{w:.0%}" for w in shares),
+        "comparisons": plan["comparisons"],
+        "correction": CORRECTION_WORDS.get(plan["correction"], plan["correction"]),
+        "users_needed": "—" if plan["users_needed"] is None else f"{plan['users_needed']:,}",
+        "smallest_arm": "—" if plan["users_needed_smallest_arm"] is None else f"{plan['users_needed_smallest_arm']:,}",
+        "users_per_day": f"{plan['users_per_day']:,.0f}" if plan["users_per_day"] else "—",
+        "days": "no estimate" if days is None else f"{days:,.1f} days",
+        "baseline_mean": num(plan["baseline_mean"]), "source": plan["baseline_source"],
+        "baseline_users": f"{baseline['users']:,}" if baseline.get("users") is not None else None,
+        "traffic_share": f"{baseline['traffic_share']:.0%}" if baseline.get("traffic_share") is not None else None,
+    }

@@ -254,12 +254,23 @@ def experiment_detail(request, key):
     e = _experiment(key)
     report = analysis_selectors.latest_report(e)
     power = Report.from_json(report.results or {}).power if report else None
+    planner = None
+    if power is None and e.status == Experiment.Status.DRAFT:
+        # Before launch: the planner at the planned split, from the surface's last 14 days.
+        try:
+            planner = p.planner_text(analysis_selectors.power_plan(e, {"alpha": 0.05, "power": 0.8},
+                                                                  datetime.now(UTC)))
+        except analysis_selectors.NoBaseline:
+            planner = None
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
     return render(request, "dashboard/experiment_detail.html", {
         "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
-        "power": power,
+        "power": power, "planner": planner,
         "power_text": {"mde_now": p.pct(power.mde_now, 1).lstrip("+"),
-                       "relative_mde": p.pct(power.relative_mde, 1).lstrip("+")} if power else {},
+                       "relative_mde": p.pct(power.relative_mde, 1).lstrip("+"),
+                       "users_needed": f"{power.users_needed:,}" if power.users_needed is not None else None,
+                       "correction": p.CORRECTION_WORDS.get(power.correction or "", power.correction),
+                       "split": " / ".join(f"{w:.0%}" for w in power.weights.values())} if power else {},
         "others": [{"key": x.key, "left": x.bucket_start / 100, "width": (x.bucket_end - x.bucket_start) / 100}
                    for x in others],
         "slice": {"left": e.bucket_start / 100, "width": (e.bucket_end - e.bucket_start) / 100},

@@ -4,6 +4,8 @@ from rest_framework import serializers
 
 from analysis.metric_kinds import registry as metric_kinds
 from analysis.models import DEFAULT_CAP_PERCENTILE, AnalysisReport, Metric
+from analysis.stats import multiple_testing
+from analysis.stats import power as power_stats
 from events.validation import EVENT_TYPES
 
 
@@ -97,6 +99,9 @@ class ResultsSerializer(serializers.Serializer):
     latest_failure = serializers.DictField(required=False)
 
 
+MAX_ARMS = 10
+
+
 class PowerSerializer(serializers.Serializer):
     mde = serializers.FloatField(min_value=0.0001, max_value=10, required=False,
                                  help_text="relative minimum detectable effect (0.02 is 2%)")
@@ -104,7 +109,26 @@ class PowerSerializer(serializers.Serializer):
     power = serializers.FloatField(min_value=0.05, max_value=0.999, required=False, default=0.8)
     baseline_mean = serializers.FloatField(required=False, min_value=-1e12, max_value=1e12)
     unit_variance = serializers.FloatField(min_value=0, max_value=1e24, required=False)
-    users_per_day = serializers.FloatField(min_value=0, max_value=1e12, required=False, help_text="per variant")
+    users_per_day = serializers.FloatField(min_value=0, max_value=1e12, required=False,
+                                           help_text="the control's users per day (per variant for an equal split)")
+    weights = serializers.CharField(required=False, max_length=200,
+                                    help_text="the split, control first, e.g. 90,10 or 1,1,1 (default: the variants')")
+    correction = serializers.ChoiceField(choices=multiple_testing.METHODS, required=False,
+                                         help_text="holm, bh or none (default: the analysis')")
+
+    def validate_weights(self, value):
+        parts = [x.strip() for x in value.split(",")]
+        try:
+            weights = [float(x) for x in parts]
+        except ValueError:
+            raise serializers.ValidationError("Give numbers separated by commas, the control first, e.g. 90,10.") \
+                from None
+        if not 2 <= len(weights) <= MAX_ARMS:
+            raise serializers.ValidationError(f"Give a control and 1 to {MAX_ARMS - 1} treatments "
+                                              f"({len(weights)} given).")
+        if power_stats.normalized_weights(weights) is None or any(not 0 < w <= 1e6 for w in weights):
+            raise serializers.ValidationError("Every weight must be a positive finite number (at most 1,000,000).")
+        return weights
 
 
     def validate(self, data):

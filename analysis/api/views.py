@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -9,8 +10,6 @@ from analysis import selectors, services
 from analysis.api import serializers as s
 from analysis.api.renderers import ReportCSVRenderer
 from analysis.models import AnalysisReport, Metric
-from analysis.report import Report
-from analysis.stats import power as power_stats
 from core.api.renderers import FastJSONRenderer
 from experiments.models import Experiment
 
@@ -109,23 +108,13 @@ class PowerView(ExperimentReportView):
         experiment = self.experiment(key)
         q = s.PowerSerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
-        p = q.validated_data
-        report = selectors.latest_report(experiment)
-        observed = Report.from_json(report.results or {}).power if report else None
-        mean = p.get("baseline_mean", observed.baseline_mean if observed else None)
-        variance = p.get("unit_variance", observed.unit_variance if observed else None)
-        if not mean or not variance:
-            raise ValidationError({"baseline_mean": ["No data yet to take the baseline from: give baseline_mean "
-                                                     "and unit_variance."]})
-        mde = p.get("mde", experiment.minimum_detectable_effect)
-        per_day = p.get("users_per_day", observed.users_per_variant_per_day if observed else 0) or 0
-        n = power_stats.users_per_variant(mde, mean, variance, p["alpha"], p["power"])
-        return Response({
-            "metric": experiment.primary_metric, "mde": mde, "alpha": p["alpha"], "power": p["power"],
-            "baseline_mean": mean, "unit_variance": variance, "users_per_variant": n,
-            "users_per_variant_per_day": per_day, "days_needed": n / per_day if n and per_day else None,
-            "observed": observed.to_json() if observed else None,
-        })
+        try:
+            return Response(selectors.power_plan(experiment, q.validated_data, timezone.now()))
+        except selectors.NoBaseline:
+            raise ValidationError({"baseline_mean": [
+                f"No data to take the baseline from: no report yet and no events on the {experiment.surface} "
+                f"surface in the last {selectors.BASELINE_DAYS} days. Give baseline_mean and unit_variance."]},
+            ) from None
 
 
 class MetricListCreateView(generics.ListCreateAPIView):
