@@ -265,12 +265,13 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
 
 
 def data_health(experiment: Experiment, window: PhaseWindow | None, as_of: datetime) -> DataHealth:
-    stored = event_pipeline_state()
+    stored, counted = event_pipeline_state(), _window(window)
     return DataHealth(
         events_stored_until=stored.stored_until.isoformat() if stored.stored_until else None,
         batches_waiting=stored.batches_waiting,
         oldest_waiting_since=stored.oldest_waiting_since.isoformat() if stored.oldest_waiting_since else None,
-        users_in_other_variants=users_in_other_variants(experiment, window, as_of),
+        # The same users the statistics counted (phase 1 reaches back before its start).
+        users_in_other_variants=users_in_other_variants(experiment, counted.start, counted.end, as_of),
     )
 
 

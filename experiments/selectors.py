@@ -155,15 +155,16 @@ def phase_window(experiment: Experiment, number: int | None = None) -> PhaseWind
     raise UnknownPhase(f"{experiment.key} has no phase {number}; its phases are 1 to {windows[-1].number}.")
 
 
-def users_in_other_variants(experiment: Experiment, window: PhaseWindow | None, as_of: datetime) -> int:
-    """Users counted in the analysis of a phase (first exposed in it, up to as_of, QA
-    users left out) who were also reported in another variant."""
+def users_in_other_variants(experiment: Experiment, since: datetime | None, until: datetime | None,
+                            as_of: datetime) -> int:
+    """Users counted in an analysis (first exposed in [since, until), either open, up to
+    as_of; QA users left out) who were also reported in another variant."""
     qs = Exposure.objects.filter(experiment=experiment, forced=False, other_variant=True,
                                  first_exposed_at__lte=as_of)
-    if window is not None:
-        qs = qs.filter(first_exposed_at__gte=window.started_at)
-        if window.ended_at is not None:
-            qs = qs.filter(first_exposed_at__lt=window.ended_at)
+    if since is not None:
+        qs = qs.filter(first_exposed_at__gte=since)
+    if until is not None:
+        qs = qs.filter(first_exposed_at__lt=until)
     return qs.count()
 
 

@@ -88,6 +88,7 @@ def test_cuped_plus_plus_on_the_databases_moments_equals_ols_on_the_raw_users(al
 
 @pytest.mark.django_db
 def test_an_analysis_stores_the_cuped_plus_plus_covariates_and_reads_them_back(experimenter):
+    from analysis.models import Metric
     from analysis.report import Report
     from analysis.services import run_analysis
     from experiments import services
@@ -99,6 +100,8 @@ def test_an_analysis_stores_the_cuped_plus_plus_covariates_and_reads_them_back(e
         {"key": "treatment", "weight": 50, "is_control": False, "recommender": {"name": "popularity", "params": {}}},
     ], primary_metric="saves_per_user", guardrail_metrics=["hide_rate"])
     services.transition(e, "start", actor=experimenter)
+    # 40 users a side: below the default minimum data, which would leave no CUPED block to read.
+    Metric.objects.update(min_users_per_variant=2, min_events_per_variant=0)
     now = datetime.now(UTC).replace(microsecond=0)
     control, treatment = list(e.variants.all())
     add_exposures("default", e, [((control, treatment)[i % 2], f"k{i}", now - timedelta(hours=3), {}, False)

@@ -2,46 +2,13 @@
 guardrail says don't, an A/A says keep running; numbers for people on the page."""
 
 import math
-import random
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from analysis.services import run_analysis
-from experiments import services
-from tests.analysis.conftest import add_events, add_exposures
 from tests.conftest import as_user
+from tests.dashboard.conftest import simulated_experiment as _simulated
 
 pytestmark = pytest.mark.django_db
-
-
-def _simulated(owner, key, ctr, hide, users=1500, seed=3):
-    """Users of each variant see 10 pins; each click and hide happens with the variant's
-    true probability."""
-    rng = random.Random(seed)
-    layer = services.create_layer(key=f"layer-{key}", name=key)
-    experiment = services.create_experiment(
-        actor=owner, layer=layer, key=key, name=key, primary_metric="closeup_ctr", guardrail_metrics=["hide_rate"],
-        variants=[{"key": "control", "weight": 50, "is_control": True, "recommender": {"name": "popularity"}},
-                  {"key": "treatment", "weight": 50, "recommender": {"name": "pixie"}}])
-    services.transition(experiment, "start", actor=owner)
-    variants = {v.key: v for v in experiment.variants.all()}
-    exposed, seen = datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC) - timedelta(hours=1)
-    rows, events = [], []
-    for key_, v in variants.items():
-        for i in range(users):
-            user = f"{key_}-{i}"
-            rows.append((v, user, exposed, {}, False))
-            for _ in range(10):
-                events.append((user, "impression", seen))
-                if rng.random() < ctr[key_]:
-                    events.append((user, "click", seen))
-                if rng.random() < hide[key_]:
-                    events.append((user, "hide", seen))
-    add_exposures("default", experiment, rows)
-    add_events("default", events)
-    run_analysis(experiment)
-    return experiment
 
 
 def _verdict(owner, experiment) -> str:
