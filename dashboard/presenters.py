@@ -136,12 +136,12 @@ def metric_rows(result: MetricResult, cuped: bool, sequential: bool) -> list[dic
     comparisons = {c.variant: c for c in result.comparisons}
     rows, readings = [], []
     for v in result.variants:
-        readings.append(chosen(comparisons[v.variant], cuped, sequential) if v.variant in comparisons else None)
         row = {"variant": v.variant, "is_control": v.is_control, "users": f"{v.users:,}",
                "mean": value_text(v.cuped_mean if cuped and v.cuped_mean is not None else v.mean, result.kind)}
         c = comparisons.get(v.variant)
+        x = chosen(c, cuped, sequential) if c is not None else None
+        readings.append(x)
         if c is not None:
-            x = chosen(c, cuped, sequential)
             words, css = verdict(x, result.direction)
             chance = c.chance_to_beat_control
             row.update(absolute_lift=difference_text(x.absolute_lift, result.kind), relative_lift=pct(x.relative_lift),
