@@ -443,8 +443,47 @@ class DataHealth(_Part):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InterleavingDay(_Part):
+    """The preference test at the end of a day, on every credited engagement until then."""
+
+    day: date = field(metadata={"key": "date"})
+    users: int
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterleavingResult(_Part):
+    """Which ranker's items the users of an interleaving experiment engaged with
+    (docs/interleaving.md). `users` have a credited engagement; each prefers the team
+    with more of their credited engagements (`wins`), or neither (`ties`).
+    delta = (wins of the treatment − wins of the control) / users, with a one-sample
+    t-test of the per-user scores; `significant` is read off the interval shown."""
+
+    control: str
+    treatment: str
+    users: int
+    wins: dict[str, int]
+    ties: int
+    delta: float | None
+    std_error: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    significant: bool = False
+    winner: str | None = None
+    enough_data: bool = True
+    more_users: int | None = None  # users with a credited engagement still needed before a verdict
+    uncredited: int = 0  # engagements of the experiment's users that no team placed
+    series: tuple[InterleavingDay, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Report(_Part):
     experiment: str
+    design: str = "ab"  # "interleaving": `interleaving` holds the verdict
     phase: ReportPhase | None = field(default=None, metadata=OMITTED_WHEN_NONE)  # None: no phases (never started)
     settings: AnalysisSettings
     srm: SampleRatioCheck
@@ -456,6 +495,7 @@ class Report(_Part):
     segments: tuple[SegmentResult, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     serving: tuple[VariantServing, ...] | None = field(default=None, metadata=OMITTED_WHEN_NONE)
     health: DataHealth | None = field(default=None, metadata=OMITTED_WHEN_NONE)
+    interleaving: InterleavingResult | None = field(default=None, metadata=OMITTED_WHEN_NONE)
 
     @property
     def primary(self) -> MetricResult | None:

@@ -22,6 +22,8 @@ from analysis.report import (
     DailySeries,
     DailyValue,
     GuardrailTest,
+    InterleavingDay,
+    InterleavingResult,
     MetricCap,
     MetricResult,
     MinimumDataCheck,
@@ -38,6 +40,8 @@ from analysis.stats import multiple_testing
 from analysis.stats.bayesian import chance_to_beat
 from analysis.stats.cuped import Covariate, cuped, cuped_multi
 from analysis.stats.frequentist import compare
+from analysis.stats.interleaving import PreferenceCounts, PreferenceTest, preference_test
+from analysis.stats.interleaving import winner as preference_winner
 from analysis.stats.minimum_data import Arm, MinimumData, Shortfall, shortfall
 from analysis.stats.moments import MetricValue, Moments
 from analysis.stats.noninferiority import non_inferiority
@@ -423,3 +427,23 @@ def daily_series(metric: MetricInfo, variants: list[VariantInfo], days: list[dat
             variants=tuple(DailyValue(variant=v.key, users=moments[v.id].n, mean=values[v.id].value)
                            for v in variants)))
     return DailySeries(metric=metric.key, days=tuple(out_days), source=source)
+
+
+def interleaving_result(control: VariantInfo, treatment: VariantInfo, days: list[date],
+                        counts: list[tuple[int, int, int, int]], alpha: float) -> InterleavingResult:
+    """The interleaving block from the per-day cumulative counts (wins_control,
+    wins_treatment, ties, uncredited); the last day is the verdict."""
+    def test(row) -> PreferenceTest:
+        return preference_test(PreferenceCounts(*row), alpha)
+
+    final = counts[-1] if counts else (0, 0, 0, 0)
+    now = test(final)
+    series = tuple(InterleavingDay(day=day, users=t.users, delta=t.delta, ci_low=t.ci_low, ci_high=t.ci_high,
+                                   p_value=t.p_value)
+                   for day, t in ((day, test(row)) for day, row in zip(days, counts, strict=True)))
+    return InterleavingResult(
+        control=control.key, treatment=treatment.key, users=now.users,
+        wins={control.key: final[0], treatment.key: final[1]}, ties=final[2],
+        delta=now.delta, std_error=now.std_error, ci_low=now.ci_low, ci_high=now.ci_high, p_value=now.p_value,
+        significant=now.significant, winner=preference_winner(now, control.key, treatment.key),
+        enough_data=now.enough_data, more_users=now.more_users, uncredited=final[3], series=series)

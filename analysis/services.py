@@ -18,6 +18,7 @@ from analysis.report import (
     AnalysisSettings,
     DailySeries,
     DataHealth,
+    InterleavingResult,
     MetricCap,
     Report,
     ReportPhase,
@@ -30,6 +31,7 @@ from analysis.sufficient_statistics import (
     Window,
     daily_moments,
     plan,
+    preference_counts,
     product_pairs,
     variant_moments,
 )
@@ -188,8 +190,21 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
                               ended_at=phase.ended_at.isoformat() if phase.ended_at else None)
     report = R.build_report(experiment.key, variants, metrics, moments, settings,
                             _days_in_phase(experiment, phase, as_of), series, segments, phase=covered)
+    if experiment.design == "interleaving":
+        report = dataclasses.replace(report, design="interleaving",
+                                     interleaving=_interleaving(experiment, variants, as_of, window, settings))
     step(STEPS[3])
     return report
+
+
+def _interleaving(experiment: Experiment, variants: list[R.VariantInfo], as_of: datetime, window: Window,
+                  settings: AnalysisSettings) -> InterleavingResult | None:
+    control = next((v for v in variants if v.is_control), None)
+    treatment = next((v for v in variants if not v.is_control), None)
+    if control is None or treatment is None:
+        return None
+    daily = preference_counts(experiment.id, control.id, treatment.id, as_of, window=window)
+    return R.interleaving_result(control, treatment, daily.days, daily.counts, settings.alpha)
 
 
 def _cap(metric: R.MetricInfo, variables, caps: dict[int, float | None]) -> MetricCap | None:

@@ -581,3 +581,100 @@ def baseline_moments(variables: list[Variable], pairs: list[tuple[int, int]], si
     for (a, b), value in zip(pairs, vec[k:], strict=True):
         q[a, b] = q[b, a] = value
     return Baseline(Moments(n, tuple(vec[:k]), tuple(map(tuple, q))), days)
+
+
+# --- Interleaving: credited engagements per team ------------------------------------
+
+CREDITED_TYPES = ("click", "save")
+
+
+@dataclass(frozen=True)
+class DailyPreferences:
+    """Per UTC day up to the analysis, the cumulative counts of users by the team they
+    preferred, (wins_control, wins_treatment, ties, uncredited engagements)."""
+
+    days: list[date]
+    counts: list[tuple[int, int, int, int]]
+
+
+def preference_counts(experiment_id: int, control_id: int, treatment_id: int, as_of: datetime,
+                      using: str = "default", window: Window = EVERYONE) -> DailyPreferences:
+    """The interleaving statistic's sufficient statistics, in the database, for every day.
+
+    Each click or save by an exposed user after their first exposure is credited to the
+    team that placed the item: the served impression of the same request (and user) at
+    the engagement's position, or, without a position, of the same pin; only impressions
+    labelled with one of the experiment's two variants count. An engagement with no such
+    impression (no request id, a position outside the list served, a request that was not
+    merged) is uncredited. A user's state after each day with engagements is which team
+    their cumulative credits favour (or a tie); the query returns per day how many users
+    entered and left each state, and Python adds the days up. No event row reaches Python."""
+    conn = connections[using]
+    d = _Dialect(conn.vendor)
+    with conn.cursor() as cursor:
+        since = _earliest_event_needed(cursor, d, experiment_id, [], window)
+    if since is None:
+        return DailyPreferences([], [])
+    window_sql, window_params = window.sql(d)
+    types = _types_sql(CREDITED_TYPES)
+    states = {"t": 1, "c": 2, "tie": 3}
+    moved = ", ".join(f"SUM(CASE WHEN s = {v} THEN 1 ELSE 0 END) - SUM(CASE WHEN prev = {v} THEN 1 ELSE 0 END)"
+                      for v in states.values())
+    sql = f"""
+        WITH x AS (
+            SELECT user_id, {d.time('first_exposed_at')} AS t0
+            FROM experiments_exposure
+            WHERE experiment_id = %s AND NOT forced AND first_exposed_at <= %s{window_sql}
+        ),
+        eng AS (
+            SELECT e.user_id, e.request_id, e.position, e.pin_id, {d.day('e.occurred_at')} AS day
+            FROM experiments_event e JOIN x ON x.user_id = e.user_id
+            WHERE e.occurred_at >= %s AND e.occurred_at <= %s AND e.type IN ({types})
+              AND {d.time('e.occurred_at')} >= x.t0
+        ),
+        credited AS (
+            SELECT eng.user_id, eng.day, i.team
+            FROM eng LEFT JOIN experiments_event i
+              ON i.request_id = eng.request_id AND i.user_id = eng.user_id AND i.type = 'impression'
+             AND i.team IN (%s, %s) AND i.occurred_at >= %s AND i.occurred_at <= %s
+             AND ((eng.position IS NOT NULL AND i.position = eng.position)
+                  OR (eng.position IS NULL AND i.pin_id = eng.pin_id))
+        ),
+        ud AS (
+            SELECT user_id, day,
+                   SUM(CASE WHEN team = %s THEN 1 ELSE 0 END) AS c,
+                   SUM(CASE WHEN team = %s THEN 1 ELSE 0 END) AS t,
+                   SUM(CASE WHEN team IS NULL THEN 1 ELSE 0 END) AS unc
+            FROM credited GROUP BY user_id, day
+        ),
+        cum AS (
+            SELECT user_id, day, unc,
+                   SUM(c) OVER (PARTITION BY user_id ORDER BY day) AS cc,
+                   SUM(t) OVER (PARTITION BY user_id ORDER BY day) AS ct
+            FROM ud
+        ),
+        st AS (
+            SELECT user_id, day, unc,
+                   CASE WHEN cc + ct = 0 THEN 0 WHEN ct > cc THEN {states['t']} WHEN cc > ct THEN {states['c']}
+                        ELSE {states['tie']} END AS s
+            FROM cum
+        ),
+        ch AS (SELECT day, unc, s, COALESCE(LAG(s) OVER (PARTITION BY user_id ORDER BY day), 0) AS prev FROM st)
+        SELECT day, {moved}, SUM(unc) FROM ch GROUP BY day ORDER BY day"""
+    since_v, as_of_v = d.time_value(since), d.time_value(as_of)
+    params = [experiment_id, as_of_v, *window_params, since_v, as_of_v, control_id, treatment_id, since_v, as_of_v,
+              control_id, treatment_id]
+    changes = {}
+    for day, *values in _run(using, sql, params):
+        changes[day if isinstance(day, date) else date.fromisoformat(str(day))] = [int(v or 0) for v in values]
+    if not changes:
+        return DailyPreferences([], [])
+    first, last = min(changes), max(max(changes), as_of.astimezone(UTC).date())
+    days, counts, total = [], [], [0, 0, 0, 0]
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        total = [a + b for a, b in zip(total, changes.get(day, (0, 0, 0, 0)), strict=True)]
+        t, c, tie, unc = total
+        days.append(day)
+        counts.append((c, t, tie, unc))
+    return DailyPreferences(days, counts)

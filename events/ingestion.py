@@ -252,9 +252,14 @@ def replay_dead_letters(ids=None) -> tuple[int, int]:
     if not letters:
         return 0, 0
     # Replays go through the same validation, with no age limit: they were accepted once.
-    validated = validate_events([d.event for d in letters], datetime.now(UTC),
+    # A served impression's team is no client field: it rides beside validation.
+    events = [dict(d.event) for d in letters]
+    teams = {e.get("event_id"): team for e in events if (team := e.pop("team", None)) is not None}
+    validated = validate_events(events, datetime.now(UTC),
                                 EventLimits(max_events=len(letters), max_age=timedelta(days=36500),
                                             max_future=limits().max_future))
+    if teams:
+        validated.rows[:] = [r + [teams[r[0]]] if r[0] in teams else r for r in validated.rows]
     store_in_inbox(validated, source="replay")
     DeadLetter.objects.filter(id__in=[d.id for d in letters]).update(replayed_at=timezone.now())
     return len(validated.rows) + validated.duplicates, len(validated.rejected)

@@ -22,6 +22,8 @@ class Event(models.Model):
     pin_id = models.BigIntegerField()
     request_id = models.UUIDField(null=True, blank=True)
     position = models.IntegerField(null=True, blank=True)
+    # A served impression of an interleaved list: the id of the variant whose ranker placed the item.
+    team = models.BigIntegerField(null=True, blank=True)
     batch_id = models.BigIntegerField(null=True, blank=True)
     received_at = models.DateTimeField()
 

@@ -21,7 +21,8 @@ from django.db import DatabaseError, connection, transaction
 logger = logging.getLogger(__name__)
 
 TABLE = "experiments_event"
-COLUMNS = ("event_id", "occurred_at", "user_id", "type", "pin_id", "request_id", "position", "batch_id", "received_at")
+COLUMNS = ("event_id", "occurred_at", "user_id", "type", "pin_id", "request_id", "position", "team", "batch_id",
+           "received_at")
 
 _POSTGRES_DDL = f"""
 CREATE TABLE {TABLE} (
@@ -182,6 +183,11 @@ def days_of(rows) -> set[date]:
     return days
 
 
+def _team(row) -> int | None:
+    # Client events are 7 columns; a served impression of an interleaved list adds its team.
+    return row[7] if len(row) > 7 else None
+
+
 def _insert_postgres(rows, batch_id, received) -> int:
     raw = connection.connection
     # The raw psycopg cursor (for COPY) raises psycopg's errors: wrap them into
@@ -192,7 +198,7 @@ def _insert_postgres(rows, batch_id, received) -> int:
         )
         with cur.copy(f"COPY event_staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row((*r, batch_id, received))
+                copy.write_row((*r[:7], _team(r), batch_id, received))
         cur.execute(
             f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM event_staging "
             "ON CONFLICT DO NOTHING"
@@ -206,7 +212,7 @@ def _insert_sqlite(rows, batch_id, received) -> int:
     adapt = connection.ops.adapt_datetimefield_value
     values = [
         (uuid.UUID(r[0]).hex, adapt(datetime.fromisoformat(r[1])), r[2], r[3], r[4],
-         uuid.UUID(r[5]).hex if r[5] else None, r[6], batch_id, adapt(received))
+         uuid.UUID(r[5]).hex if r[5] else None, r[6], _team(r), batch_id, adapt(received))
         for r in rows
     ]
     placeholders = ", ".join(["%s"] * len(COLUMNS))

@@ -104,8 +104,12 @@ def validate_event(event, now: datetime, limits: EventLimits) -> tuple[list | No
 
 
 def row_to_event(row) -> dict:
-    """The inverse of validate_event: a row back to the request's event object."""
-    return dict(zip(ROW_FIELDS, row, strict=False))
+    """The inverse of validate_event: a row back to the request's event object (a served
+    impression's team, an eighth column no client sends, is kept as "team")."""
+    event = dict(zip(ROW_FIELDS, row, strict=False))
+    if len(row) > len(ROW_FIELDS) and row[len(ROW_FIELDS)] is not None:
+        event["team"] = row[len(ROW_FIELDS)]
+    return event
 
 
 def validate_events(events, now: datetime, limits: EventLimits) -> ValidatedBatch:

@@ -240,6 +240,7 @@ class ExperimentConfig:
     targeting: Mapping = field(default_factory=dict)
     forced: Mapping[str, str] = field(default_factory=dict)  # user id -> variant key
     stage: str = "whole"  # the layer's: what of the closeup list the variant decides
+    design: str = "ab"  # "interleaving": every user sees both variants' lists merged
     # Derived: the traffic threshold and the allocation's range starts, for bisect.
     _traffic_threshold: int = field(init=False, repr=False, compare=False)
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)

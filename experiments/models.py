@@ -10,6 +10,10 @@ SURFACES = [("closeup", "Closeup")]
 # What an experiment in a layer of each stage decides about the closeup list: all of it
 # (its recommender makes the list), the candidates (retrieval) or their order (ranking).
 STAGES = [("whole", "Whole list"), ("retrieval", "Retrieval"), ("ranking", "Ranking")]
+# How an experiment compares its variants: users split between them (A/B), or every user
+# shown one list merged from both rankers (team-draft interleaving, docs/interleaving.md).
+DESIGNS = [("ab", "A/B test"), ("interleaving", "Interleaving")]
+INTERLEAVING_STAGES = ("whole", "ranking")
 
 
 def new_salt() -> str:
@@ -107,6 +111,7 @@ class Experiment(models.Model):
     description = models.TextField(blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     surface = models.CharField(max_length=32, choices=SURFACES, default="closeup")
+    design = models.CharField(max_length=16, choices=DESIGNS, default="ab")
     layer = models.ForeignKey(Layer, on_delete=models.PROTECT, related_name="experiments")
     bucket_start = models.PositiveIntegerField(validators=[MaxValueValidator(BUCKETS)])
     bucket_end = models.PositiveIntegerField(validators=[MaxValueValidator(BUCKETS)])

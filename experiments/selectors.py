@@ -49,6 +49,7 @@ def experiment_config(experiment: Experiment) -> a.ExperimentConfig:
         targeting=experiment.targeting or {},
         forced=forced,
         stage=experiment.layer.stage,
+        design=experiment.design,
     )
 
 

@@ -20,6 +20,8 @@ from experiments import assignment as a
 from experiments import holdouts, references, rollouts, surfaces
 from experiments.models import (
     BUCKETS,
+    DESIGNS,
+    INTERLEAVING_STAGES,
     STAGES,
     AuditLog,
     ConfigVersion,
@@ -66,6 +68,7 @@ def snapshot(experiment: Experiment) -> dict:
         "key": experiment.key,
         "name": experiment.name,
         "status": experiment.status,
+        "design": experiment.design,
         "layer": experiment.layer.key,
         "layer_buckets": [experiment.bucket_start, experiment.bucket_end],
         "traffic_percent": experiment.traffic_percent,
@@ -216,6 +219,7 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     if layer.key == holdouts.reserved_layer_key(layer.surface):
         errors["layer"] = [f"Layer {layer.key} is reserved for the surface holdout's measurement; choose another."]
     errors.update(validate_variants(variants, layer.stage))
+    errors.update(_design_errors(fields.get("design", "ab"), layer, variants))
     errors.update(_targeting_errors(fields.get("targeting", {})))
     errors.update(_metric_errors(fields))
     # Lock the layer row: two creations racing for the same slice must not both win.
@@ -237,6 +241,24 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     ])
     _audit(experiment, actor, "create", None, snapshot(experiment))
     return experiment
+
+
+def _design_errors(design: str, layer: Layer, variants: list[dict]) -> dict:
+    """Interleaving merges two ranked lists of the same request: two variants, and a
+    layer whose variants decide the order (ranking) or the whole list; a retrieval
+    layer's variants only choose candidates, which another stage then orders."""
+    if design not in {d for d, _ in DESIGNS}:
+        return {"design": [f"Must be one of: {', '.join(d for d, _ in DESIGNS)}."]}
+    if design != "interleaving":
+        return {}
+    errors = {}
+    if len(variants) != 2:
+        errors["variants"] = [f"An interleaving experiment compares exactly two rankers (a control and a treatment); "
+                              f"got {len(variants)} variant{'s' if len(variants) != 1 else ''}."]
+    if layer.stage not in INTERLEAVING_STAGES:
+        errors["layer"] = [f"Layer {layer.key} is a {layer.stage} layer: interleaving merges two ranked lists, so it "
+                           f"needs a layer of the ranking or whole stage."]
+    return errors
 
 
 def _metric_errors(fields: dict) -> dict:

@@ -12,10 +12,18 @@ Only the experiments whose variant shaped the response record an exposure: a use
 ranking experiment who was served a whole-layer experiment's list never saw the ranker,
 and counting them would dilute its effect towards zero. Each stage runs under the
 RECOMMENDER_TIMEOUT_MS deadline; a stage that fails or is too slow falls back (the
-default retriever, or the retrieval order for ranking), and the response says so."""
+default retriever, or the retrieval order for ranking), and the response says so.
+
+An interleaving experiment (docs/interleaving.md) decides its stage differently: both
+of its variants' recommenders run for every user in it, at once under the one
+deadline, and their lists are merged by team draft seeded with the request id; every
+item carries the variant key of the team that placed it, and its served impression
+stores that variant. When one of them fails or is too slow, the other's list is
+served unmerged and unlabelled, so that request credits nobody."""
 
 import concurrent.futures
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +33,9 @@ from django.conf import settings
 
 from core.outage import OutageBackoff
 from events.selectors import hidden_pins_of
-from experiments.assignment import EMPTY_SURFACE, Assignment, assign
+from experiments.assignment import EMPTY_SURFACE, Assignment, ExperimentConfig, assign
 from experiments.exposures import record_exposures_of, record_holdout_exposure
+from experiments.interleaving import request_seed, team_draft
 from experiments.runtime import current_config
 from experiments.surfaces import effective_defaults
 from recommenders.registry import get as recommender_class
@@ -57,6 +66,7 @@ class CloseupItem:
     pin_id: int
     position: int
     score: float
+    team: str | None = None  # interleaving: the variant key of the ranker that placed it
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,7 @@ class StageServed:
     recommender: str  # the one that actually served the stage
     version: str | None  # its model version
     fallback_reason: str | None = None  # why the configured recommender did not serve it
+    team: str | None = None  # interleaving: the variant whose recommender this is
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,7 @@ class _Request:
     k: int
     exclude: list[int]
     topics: object
+    request_id: str
 
 
 def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeup:
@@ -120,7 +132,8 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
     history = models.catalog.history(user_id)
     hidden = _hidden_pins.read(lambda: hidden_pins_of(user_id))
     exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
-    request = _Request(pin, history, k, exclude, models.user_topics(history))
+    request_id = str(uuid.uuid4())
+    request = _Request(pin, history, k, exclude, models.user_topics(history), request_id)
     # Stages run when an experiment or a shipped default decides one; else one recommender makes the list.
     staged = "whole" not in by_stage and (by_stage or stored.get("retrieval") or stored.get("ranking"))
     if not staged:
@@ -131,19 +144,41 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
         ranked, served = _staged(models, by_stage.get("retrieval"), by_stage.get("ranking"), defaults, request)
     record_exposures_of(shaping, user_id, attributes)
     record_holdout_exposure(surface.holdout, user_id, attributes, forced=any(a.forced for a in assignments))
-    fell_back = {s.stage for s in served if s.fallback_reason}
-    count_served([(a.experiment.variants[a.variant].id, a.experiment.stage in fell_back) for a in shaping])
+    count_served(_serving_counts(shaping, served))
 
     pin_ids = models.catalog.pin_ids
-    items = tuple(CloseupItem(int(pin_ids[i]), position, round(score, 6)) for position, (i, score) in enumerate(ranked))
-    request_id = str(uuid.uuid4())
-    log_served(request_id, datetime.now(UTC).isoformat(), user_id, items)
+    # An interleaved list's entries are (index, score, team); every other list's (index, score).
+    items = tuple(CloseupItem(int(pin_ids[entry[0]]), position, round(entry[1], 6), *entry[2:])
+                  for position, entry in enumerate(ranked))
+    log_served(request_id, datetime.now(UTC).isoformat(), user_id, items, _team_ids(shaping))
     shaped = tuple(ShapedBy(a.experiment.key, a.variant, a.experiment.layer) for a in shaping)
     reasons = [f"{s.stage}: {s.fallback_reason}" for s in served if s.fallback_reason]
     return Closeup(request_id=request_id, pin_id=pin_id, user_id=user_id,
                    experiment=shaped[0].experiment if shaped else None, variant=shaped[0].variant if shaped else None,
                    recommender=served[-1].recommender, fallback_reason="; ".join(reasons) or None,
                    hidden_pins_filtered=hidden is not None, assignments=shaped, served_by=served, items=items)
+
+
+def _serving_counts(shaping: list[Assignment], served: tuple[StageServed, ...]) -> list[tuple[int, bool]]:
+    """(variant id, fell back) per variant that was asked to serve: the user's own
+    variant, and for an interleaving experiment both teams, each for itself."""
+    fell_back = {s.stage for s in served if s.fallback_reason}
+    counts = []
+    for a in shaping:
+        if a.experiment.design == "interleaving":
+            merged = {s.team for s in served if s.team is not None}
+            counts += [(v.id, v.key not in merged) for v in a.experiment.variants.values()]
+        else:
+            counts.append((a.experiment.variants[a.variant].id, a.experiment.stage in fell_back))
+    return counts
+
+
+def _team_ids(shaping: list[Assignment]) -> dict[str, int]:
+    """Variant key → id, of the interleaving experiment that shaped the list (if one did)."""
+    for a in shaping:
+        if a.experiment.design == "interleaving":
+            return {v.key: v.id for v in a.experiment.variants.values()}
+    return {}
 
 
 def _one_per_stage(assignments: list[Assignment]) -> dict[str, Assignment]:
@@ -182,6 +217,11 @@ def _retriever(config: dict) -> tuple[str, dict, str | None]:
 
 
 def _whole(models: LoadedModels, assignment, default: dict, r: _Request) -> tuple[list, tuple[StageServed, ...]]:
+    if assignment is not None and assignment.experiment.design == "interleaving":
+        return _interleaved(models, "whole", assignment.experiment, r,
+                            lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics),
+                            fallback=(settings.DEFAULT_RECOMMENDER, None,
+                                      lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics)))
     config = _stage_config(assignment, default)
     ranked, served = _run_stage(models, "whole", config,
                                 lambda rec: rec.related(r.pin, r.history, r.k, r.exclude, r.topics),
@@ -202,6 +242,13 @@ def _staged(models: LoadedModels, retrieval, ranking, defaults: dict,
                                                  lambda rec: rec.related(r.pin, r.history, n, r.exclude, r.topics)))
     if ranker[0] is None:
         return candidates[: r.k], (retrieved,)
+    if ranking is not None and ranking.experiment.design == "interleaving":
+        ranked, ordered = _interleaved(models, "ranking", ranking.experiment, r,
+                                       lambda rec: rec.rank([i for i, _ in candidates], r.pin, r.history, r.k,
+                                                            r.topics),
+                                       fallback=(retrieved.recommender, retrieved.version,
+                                                 lambda _: candidates[: r.k]))
+        return ranked, (retrieved, *ordered)
     ranked, ordered = _run_stage(models, "ranking", ranker,
                                  lambda rec: rec.rank([i for i, _ in candidates], r.pin, r.history, r.k, r.topics),
                                  fallback=(retrieved.recommender, retrieved.version, lambda _: candidates[: r.k]))
@@ -230,3 +277,46 @@ def _run_stage(models: LoadedModels, stage: str, config: tuple[str, dict, str | 
     logger.warning("closeup %s stage: fallback to %s: %s", stage, fallback_name, reason, exc_info=error)
     result = fallback_call(models.recommender(fallback_name, version=fallback_version))
     return result, StageServed(stage, fallback_name, models.served_version(fallback_name, fallback_version), reason)
+
+
+def _interleaved(models: LoadedModels, stage: str, experiment: ExperimentConfig, r: _Request, call: Callable,
+                 fallback: tuple[str, str | None, Callable]) -> tuple[list, tuple[StageServed, ...]]:
+    """Both teams' lists under one deadline, merged by team draft; one team's list
+    unmerged when the other fails; the stage's fallback when both do."""
+    teams = sorted(experiment.variants.values(), key=lambda v: (not v.is_control, v.key))
+    deadline = time.monotonic() + settings.RECOMMENDER_TIMEOUT_MS / 1000
+    pending, reasons = {}, {}
+    for v in teams:
+        name, params, version = _stage_config_of(v.recommender)
+        try:
+            pending[v.key] = (_pool.submit(call, models.recommender(name, params, version)), name, version)
+        except Exception as exc:  # not built, or a pinned version this process does not hold
+            reasons[v.key] = f"{name}: {exc}"
+    lists = {}
+    for key, (future, name, version) in pending.items():
+        try:
+            lists[key] = (future.result(timeout=max(0.0, deadline - time.monotonic())), name, version)
+        except concurrent.futures.TimeoutError:
+            reasons[key] = f"{name} took longer than {settings.RECOMMENDER_TIMEOUT_MS} ms"
+        except Exception as exc:  # a broken ranker must not break the closeup page
+            logger.warning("closeup %s stage: team %s failed", stage, key, exc_info=exc)
+            reasons[key] = f"{name} failed: {type(exc).__name__}: {exc}"
+    if len(lists) == len(teams):
+        merged = team_draft({key: ranked for key, (ranked, _, _) in lists.items()}, r.k, request_seed(r.request_id))
+        return ([(p.item, p.score, p.team) for p in merged],
+                tuple(StageServed(stage, name, models.served_version(name, version), team=key)
+                      for key, (_, name, version) in lists.items()))
+    failed = "; ".join(f"team {key}: {reason}" for key, reason in reasons.items())
+    logger.warning("closeup %s stage: interleaving off for this request: %s", stage, failed)
+    if lists:
+        key, (ranked, name, version) = next(iter(lists.items()))
+        reason = f"interleaving off for this request ({failed}); {key}'s list served unmerged, no team credited"
+        return list(ranked), (StageServed(stage, name, models.served_version(name, version), reason),)
+    fallback_name, fallback_version, fallback_call = fallback
+    ranked = fallback_call(models.recommender(fallback_name, version=fallback_version))
+    return ranked, (StageServed(stage, fallback_name, models.served_version(fallback_name, fallback_version),
+                                f"interleaving off for this request ({failed})"),)
+
+
+def _stage_config_of(config) -> tuple[str, dict, str | None]:
+    return config.get("name"), config.get("params") or {}, config.get("version")

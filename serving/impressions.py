@@ -19,7 +19,11 @@ impressions = BatchBuffer("served impressions", _send_impressions, lambda: setti
                           lambda: settings.EXPOSURE_FLUSH_SECONDS)
 
 
-def log_served(request_id: str, served_at: str, user_id: str, items) -> None:
-    """One impression per served item, in the events table's row order (events/validation.py)."""
+def log_served(request_id: str, served_at: str, user_id: str, items, team_ids: dict[str, int] | None = None) -> None:
+    """One impression per served item, in the events table's row order (events/validation.py),
+    with an eighth column when the list was interleaved: the id of the item's team's variant."""
     for item in items:
-        impressions.add([str(uuid.uuid4()), served_at, user_id, "impression", item.pin_id, request_id, item.position])
+        row = [str(uuid.uuid4()), served_at, user_id, "impression", item.pin_id, request_id, item.position]
+        if item.team is not None and team_ids:
+            row.append(team_ids[item.team])
+        impressions.add(row)

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from experiments import rollouts
-from experiments.models import BUCKETS, STAGES, SURFACES, Experiment, Layer
+from experiments.models import BUCKETS, DESIGNS, STAGES, SURFACES, Experiment, Layer
 from experiments.selectors import ordered_weights
 
 KEY_RULE = "Use only letters, digits, hyphens and underscores, for example ranker-v2."
@@ -58,6 +58,10 @@ class ExperimentCreateSerializer(serializers.Serializer):
     hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     surface = serializers.ChoiceField(choices=SURFACES, default="closeup")
+    design = serializers.ChoiceField(
+        choices=DESIGNS, default="ab",
+        help_text="ab: users split between the variants; interleaving: two rankers' lists merged by team draft for "
+                  "every user, in a ranking or whole layer (docs/interleaving.md)")
     layer = serializers.SlugRelatedField(slug_field="key", queryset=Layer.objects.all())
     layer_buckets = _buckets_field(required=False)
     traffic_percent = serializers.FloatField(min_value=0, max_value=100, default=100)
@@ -121,7 +125,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Experiment
         fields = [
-            "key", "name", "hypothesis", "description", "owner", "surface", "layer", "layer_buckets",
+            "key", "name", "hypothesis", "description", "owner", "surface", "design", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
             "minimum_detectable_effect", "variants", "phases", "shipped_variant", "rollout", "started_at",
             "stopped_at", "end_at", "created_at", "updated_at",

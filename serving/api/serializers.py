@@ -7,6 +7,8 @@ class CloseupItemSerializer(serializers.Serializer):
     pin_id = serializers.IntegerField()
     position = serializers.IntegerField()
     score = serializers.FloatField()
+    team = serializers.CharField(required=False,
+                                 help_text="interleaving only: the variant key of the ranker that placed the item")
 
 
 class ShapedBySerializer(serializers.Serializer):
@@ -20,6 +22,8 @@ class StageServedSerializer(serializers.Serializer):
     recommender = serializers.CharField(help_text="the recommender that actually served the stage")
     version = serializers.CharField(allow_null=True, help_text="its model version")
     fallback_reason = serializers.CharField(allow_null=True, help_text="why the configured one did not serve it")
+    team = serializers.CharField(required=False, help_text="interleaving only: the variant this recommender is, "
+                                                           "one entry per team of a merged list")
 
 
 class CloseupResponseSerializer(serializers.Serializer):

@@ -43,6 +43,15 @@ def attribute_value(text: str):
     return number if math.isfinite(number) and repr(number) == text else text
 
 
+def closeup_body(closeup) -> dict:
+    """The response document: `team` appears on the items and stages of an interleaved list only."""
+    body = asdict(closeup)
+    for row in body["items"] + body["served_by"]:
+        if row["team"] is None:
+            del row["team"]
+    return body
+
+
 def parse_attributes(params, errors: dict) -> dict:
     attributes = {}
     for key, values in params.lists():
@@ -102,4 +111,4 @@ class CloseupView(ClientView):
                             status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
         except UnknownPin:
             return Response({"detail": f"Unknown pin {pin_id}."}, status=status.HTTP_404_NOT_FOUND)
-        return Response(asdict(closeup))
+        return Response(closeup_body(closeup))
