@@ -1,9 +1,14 @@
-"""A report as CSV: one row per metric and variant (the control's row has no lift)."""
+"""A report as CSV: one row per metric and variant (the control's row has no lift).
+
+An interleaving experiment's preference comes first, as the metric
+"interleaving_preference" with a row per team: `users` are the users with a credited
+engagement, `mean` the share of them preferring the team, so the treatment's
+`absolute_lift` (Δ) is the difference of the two means, with its interval and test."""
 
 import csv
 import io
 
-from analysis.report import Comparison, MetricResult, Report, SampleRatioCheck
+from analysis.report import Comparison, InterleavingResult, MetricResult, Report, SampleRatioCheck
 
 COLUMNS = [
     "experiment", "report_id", "computed_at", "segment", "metric", "kind", "role", "direction", "variant",
@@ -46,6 +51,20 @@ def _rows(run: dict, metrics: tuple[MetricResult, ...], segment: str | None, srm
             }
 
 
+def _preference_rows(run: dict, block: InterleavingResult, srm: SampleRatioCheck):
+    for team in (block.control, block.treatment):
+        share = block.wins.get(team, 0) / block.users if block.users else None
+        row = {**run, "metric": "interleaving_preference", "kind": "interleaving", "role": "primary",
+               "direction": "higher", "variant": team, "users": block.users, "mean": share,
+               "srm_p_value": srm.p_value, "srm_flagged": srm.flagged}
+        if team == block.treatment:
+            row.update({"baseline": block.control, "absolute_lift": block.delta, "absolute_ci_low": block.ci_low,
+                        "absolute_ci_high": block.ci_high, "p_value": block.p_value, "significant": block.significant,
+                        "enough_data": block.enough_data,
+                        "more_users_needed": block.more_users if not block.enough_data else None})
+        yield row
+
+
 # The header says each number's unit; fractions are of 1 (0.05 is +5%), as in the API.
 UNITS = {
     "mean": "metric units", "std_error": "metric units", "cuped_mean": "metric units",
@@ -76,7 +95,8 @@ def report_csv(report: Report, report_id=None, computed_at=None) -> str:
     writer = csv.writer(out)
     writer.writerow([_header(c) for c in COLUMNS])
     run = {"experiment": report.experiment, "report_id": report_id, "computed_at": computed_at}
-    rows = list(_rows(run, report.metrics, None, report.srm))
+    rows = list(_preference_rows(run, report.interleaving, report.srm)) if report.interleaving else []
+    rows += list(_rows(run, report.metrics, None, report.srm))
     for seg in report.segments or ():
         rows += list(_rows(run, seg.metrics, seg.segment, seg.srm))
     for row in rows:

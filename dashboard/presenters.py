@@ -4,7 +4,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from analysis.report import Comparison, GuardrailTest, MetricCap, MetricResult, Report
+from analysis.report import Comparison, GuardrailTest, InterleavingResult, MetricCap, MetricResult, Report
 from analysis.results import NOTHING_TO_TEST, UNDEFINED_VALUE
 
 
@@ -338,6 +338,8 @@ def decision(report: Report | None) -> Decision:
     """Statsig's decision framework in short: a broken split first, then a regressed
     guardrail, then the primary metric (ship the best significant improvement), else
     how far the experiment is towards its planned sample."""
+    if report is not None and report.interleaving is not None:
+        return interleaving_decision(report)
     if report is None or report.primary is None:
         return Decision("No verdict yet", "There are no results for a primary metric yet.", "neutral")
     primary = report.primary
@@ -517,3 +519,71 @@ def planner_text(plan: dict | None) -> dict | None:
         "baseline_users": f"{baseline['users']:,}" if baseline.get("users") is not None else None,
         "traffic_share": f"{baseline['traffic_share']:.0%}" if baseline.get("traffic_share") is not None else None,
     }
+
+
+# --- Interleaving -------------------------------------------------------------------
+
+
+def preference_words(block: InterleavingResult, alpha: float = 0.05) -> str:
+    """The result in one sentence: "Of 1,204 users with a preference, 58% preferred
+    ranker's pins over popularity's; p < 0.0001"."""
+    control, treatment = block.wins.get(block.control, 0), block.wins.get(block.treatment, 0)
+    decided = control + treatment
+    if decided == 0:
+        return "No user has preferred either ranker's pins yet."
+    leader, other, share = ((block.treatment, block.control, treatment / decided) if treatment >= control
+                            else (block.control, block.treatment, control / decided))
+    p = p_text(block.p_value, alpha)
+    return (f"Of {decided:,} users with a preference, {share * 100:.0f}% preferred {leader}'s pins over "
+            f"{other}'s" + (f"; p {p}" if p.startswith("<") else f"; p = {p}" if block.p_value is not None else ""))
+
+
+def interleaving_decision(report: Report) -> Decision:
+    block = report.interleaving
+    if report.srm.flagged:
+        return Decision("Don't trust these results yet",
+                        "The assignment split is off (sample ratio mismatch): users are being lost from a variant. "
+                        "Find the cause before reading the preference.", "bad")
+    words = preference_words(block, report.settings.alpha)
+    ties = f" ({block.ties:,} more were tied)" if block.ties else ""
+    if not block.enough_data:
+        more = f": about {block.more_users:,} more users with a click" if block.more_users else ""
+        return Decision("Not enough data yet" + more,
+                        f"{words}{ties}. No verdict before {block.users + (block.more_users or 0):,} users have "
+                        "clicked or saved an interleaved pin.", "neutral")
+    interval = f"Δ {delta_text(block.delta)} (95% CI {delta_text(block.ci_low)} to {delta_text(block.ci_high)})"
+    if block.winner is not None:
+        return Decision(f"{block.winner} is the better ranker",
+                        f"{words}{ties}; {interval}. Confirm effects on sessions or saves per user with an A/B "
+                        "test before shipping, if those matter.", "good")
+    return Decision("No preference found yet", f"{words}{ties}; {interval}: keep running.", "neutral")
+
+
+def delta_text(x) -> str:
+    """Δ is a difference of shares of users: in points."""
+    return "—" if x is None else f"{x * 100:+.1f} pp"
+
+
+def interleaving_table(block: InterleavingResult, alpha: float = 0.05) -> dict:
+    decided = sum(block.wins.values())
+    return {
+        "words": preference_words(block, alpha),
+        "rows": [{"team": team, "is_control": team == block.control, "wins": f"{n:,}",
+                  "share": f"{n / decided * 100:.1f}%" if decided else "—"} for team, n in block.wins.items()],
+        "users": f"{block.users:,}", "ties": f"{block.ties:,}", "uncredited": f"{block.uncredited:,}",
+        "delta": delta_text(block.delta),
+        "ci": "—" if block.ci_low is None else f"{delta_text(block.ci_low)} to {delta_text(block.ci_high)}",
+        "p_value": p_text(block.p_value, alpha),
+        "verdict": (f"{block.winner} wins" if block.winner else "not enough data yet" if not block.enough_data
+                    else "no preference yet"),
+        "verdict_class": "good" if block.winner else "neutral",
+    }
+
+
+def interleaving_series(block: InterleavingResult) -> dict:
+    """The Δ-over-time chart: the same shape as series_data's, one line."""
+    days = [d for d in block.series if d.delta is not None and d.ci_low is not None]
+    line = {"variant": f"Δ ({block.treatment} over {block.control})", "dates": [d.day.isoformat() for d in days],
+            "lift": [d.delta * 100 for d in days], "low": [d.ci_low * 100 for d in days],
+            "high": [d.ci_high * 100 for d in days]}
+    return {"metric": "Δ", "unit": "pp", "lines": [line] if days else []}

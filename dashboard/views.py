@@ -90,7 +90,7 @@ def _form_body(post) -> dict:
         "key": post.get("key", "").strip(), "name": post.get("name", "").strip(),
         "hypothesis": post.get("hypothesis", ""), "description": post.get("description", ""),
         "layer": post.get("layer", ""), "traffic_percent": post.get("traffic_percent", "100"),
-        "variants": variants, "primary_metric": post.get("primary_metric", ""),
+        "design": post.get("design", "ab"), "variants": variants, "primary_metric": post.get("primary_metric", ""),
         "guardrail_metrics": post.getlist("guardrail_metrics"),
         "minimum_detectable_effect": _fraction(post.get("minimum_detectable_effect_percent", "2")),
     }
@@ -126,8 +126,8 @@ def _buckets(percent_text: str):
         return percent_text
 
 
-SHOWN_FIELDS = {"key", "name", "layer", "layer_buckets", "traffic_percent", "variants", "targeting", "primary_metric",
-                "guardrail_metrics", "minimum_detectable_effect"}
+SHOWN_FIELDS = {"key", "name", "design", "layer", "layer_buckets", "traffic_percent", "variants", "targeting",
+                "primary_metric", "guardrail_metrics", "minimum_detectable_effect"}
 
 
 def _placed(errors: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -425,6 +425,9 @@ def experiment_results(request, key):
                        health=p.health_lines(result, report.computed_at),
                        serving_measured=any(s.requests for s in result.serving or ()),
                        exposures=p.exposure_timeline(result, _timeline_markers(e)))
+        if result.interleaving is not None:
+            context.update(interleaving=p.interleaving_table(result.interleaving, result.settings.alpha),
+                           preference=p.interleaving_series(result.interleaving))
     return render(request, "dashboard/experiment_results.html", context)
 
 

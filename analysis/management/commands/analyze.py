@@ -16,6 +16,10 @@ def _pct(x) -> str:
     return "—" if x is None else f"{x * 100:+.2f}%"
 
 
+def _points(x) -> str:
+    return "—" if x is None else f"{x * 100:+.1f} pp"
+
+
 class Command(BaseCommand):
     help = "Analyse an experiment now, store the report and print its metrics (or the report as JSON or CSV)."
 
@@ -62,6 +66,14 @@ class Command(BaseCommand):
         self.stdout.write(f"{key}: report {report.pk}, {result.users:,} users, {report.duration_ms} ms")
         flag = "FLAGGED: sample ratio mismatch" if srm.flagged else "ok"
         self.stdout.write(f"SRM p = {srm.p_value if srm.p_value is not None else '—'} ({flag})")
+        if (block := result.interleaving) is not None:
+            verdict = (f"winner: {block.winner}" if block.winner else "no preference yet" if block.enough_data
+                       else f"not enough data yet (about {block.more_users:,} more users with a click)")
+            ci = f"[{_points(block.ci_low)}, {_points(block.ci_high)}]"
+            p = "—" if block.p_value is None else f"{block.p_value:.4g}"
+            self.stdout.write(f"interleaving: {block.users:,} users with a credited click or save; "
+                              + ", ".join(f"{team} preferred by {n:,}" for team, n in block.wins.items())
+                              + f", {block.ties:,} tied; delta {_points(block.delta)} {ci}, p = {p}; {verdict}")
         self.stdout.write(f"{'metric':20s} {'role':9s} {'variant':14s} {'users':>9s} {'mean':>10s} "
                           f"{'lift':>9s} {'95% CI':>20s} {'p':>8s}  significant")
         for block in result.metrics:

@@ -48,9 +48,10 @@
              range: [first - pad, first + span + pad] };
   }
 
-  var series = data("series-data");
-  var chart = document.getElementById("cumulative");
-  if (series && chart) {
+  // A line per treatment with its interval as a band: the cumulative lift, and an
+  // interleaving experiment's preference Δ (in points).
+  function bandChart(series, chart, yTitle) {
+    if (!series || !chart) { return; }
     if (!series.lines.length) { chart.textContent = "No daily numbers yet."; }
     else {
       var palette = ["#0b4f9c", "#b35900", "#0f6b2f", "#6a1b9a"];
@@ -64,11 +65,15 @@
       });
       Plotly.newPlot(chart, traces, {
         font: font, margin: { l: 60, r: 20, t: 10, b: 40 }, height: 340,
-        yaxis: { tickformat: ".1%", zeroline: true, zerolinecolor: "#a4161a", title: { text: "relative lift" } },
+        yaxis: series.unit === "pp"
+          ? { tickformat: ".1f", ticksuffix: " pp", zeroline: true, zerolinecolor: "#a4161a", title: { text: yTitle } }
+          : { tickformat: ".1%", zeroline: true, zerolinecolor: "#a4161a", title: { text: yTitle } },
         xaxis: dayAxis(series.lines), legend: { orientation: "h" }
       }, config);
     }
   }
+  bandChart(data("series-data"), document.getElementById("cumulative"), "relative lift");
+  bandChart(data("preference-data"), document.getElementById("preference"), "preference Δ");
   // Exposed users per day (bars, new users) and in total (lines) per variant, the plan's
   // users per variant as a dashed line, phases and ramps as vertical marks.
   var exposures = data("exposures-data");
