@@ -7,6 +7,12 @@ with its latent topic interests; the chance of a click on a shown pin is the wor
 `engagement_probability` (interest × pin quality) times a position bias that decays
 down the grid (1 / log2(position + 2)), times the injected lift of the user's variant.
 So the truth of every variant is known. No Django import: it is a client.
+
+Without a lift the clicks depend only on each pin's relevance to the person and its
+position, so two real rankers compete on their merits: that is how an interleaving
+experiment is driven. On an interleaved list (items carrying a `team`), a lift given
+for a team's variant applies to that team's items only, and the clicks are tallied per
+team as well (`by_team`).
 """
 
 import asyncio
@@ -64,13 +70,16 @@ class Stats:
     # Per EXPERIMENT:VARIANT of every experiment that shaped a response: with a retrieval and
     # a ranking experiment composing, each one's truth is read from its own arms.
     by_assignment: dict = field(default_factory=lambda: defaultdict(_tally))
+    # Per EXPERIMENT:TEAM of an interleaved list: impressions and clicks of each team's items.
+    by_team: dict = field(default_factory=lambda: defaultdict(_tally))
 
     def summary(self) -> dict:
         return {"visits": self.visits, "errors": self.errors, "events_sent": self.events_sent,
                 "events_dropped": self.events_dropped, "duplicates_sent": self.duplicates_sent,
                 "accepted": self.accepted, "rejected": self.rejected,
                 "by_variant": {k: dict(v) for k, v in self.by_variant.items()},
-                "by_assignment": {k: dict(v) for k, v in self.by_assignment.items()}}
+                "by_assignment": {k: dict(v) for k, v in self.by_assignment.items()},
+                "by_team": {k: dict(v) for k, v in self.by_team.items()}}
 
 
 class Simulator:
@@ -92,14 +101,29 @@ class Simulator:
         candidates = np.flatnonzero(self.world.data.pin_topic == topic)
         return int(self.world.data.pin_ids[rng.choice(candidates)])
 
+    def _lift(self, experiment: str, variant: str) -> float:
+        return self.config.lift.get(f"{experiment}:{variant}", self.config.lift.get(variant, 1.0))
+
+    def interleaved_by(self, shown: dict) -> str | None:
+        """The experiment whose teams merged the list, if it was interleaved."""
+        teams = {item["team"] for item in shown.get("items", ()) if item.get("team")}
+        return next((a["experiment"] for a in shown.get("assignments", ()) if a["variant"] in teams), None) \
+            if teams else None
+
     def lift_of(self, shown: dict) -> float:
         """The injected lift of a closeup response: the product over the experiments that
         shaped it (a retrieval and a ranking experiment compose) of the lift given for
-        EXPERIMENT:VARIANT, else for VARIANT."""
+        EXPERIMENT:VARIANT, else for VARIANT; an interleaving experiment's is per item
+        (item_lift)."""
+        interleaved = self.interleaved_by(shown)
         lift = 1.0
         for a in shown.get("assignments", ()):
-            lift *= self.config.lift.get(f"{a['experiment']}:{a['variant']}", self.config.lift.get(a["variant"], 1.0))
+            if a["experiment"] != interleaved:
+                lift *= self._lift(a["experiment"], a["variant"])
         return lift
+
+    def item_lift(self, interleaved: str | None, item: dict) -> float:
+        return self._lift(interleaved, item["team"]) if interleaved and item.get("team") else 1.0
 
     async def visit(self, client: ApiClient, rng: random.Random, i: int) -> None:
         c = self.config
@@ -114,18 +138,25 @@ class Simulator:
             return
         variant = shown.get("variant") or "(none)"
         lift = self.lift_of(shown)
+        interleaved = self.interleaved_by(shown)
         items = shown["items"]
         pins = np.array([self.pin_index.get(int(x["pin_id"]), 0) for x in items])
         base = self.world.engagement_probability(u, pins) if len(pins) else np.array([])
         now = datetime.now(UTC).isoformat()
         events, clicks, expected = [], 0, 0.0
         for item, p0 in zip(items, base, strict=True):
-            p_click = min(1.0, float(p0) * position_bias(item["position"]) * lift)
+            p_click = min(1.0, float(p0) * position_bias(item["position"]) * lift * self.item_lift(interleaved, item))
             expected += p_click
+            team = self.stats.by_team[f"{interleaved}:{item['team']}"] if interleaved and item.get("team") else None
+            if team is not None:
+                team["impressions"] += 1
+                team["expected_clicks"] += p_click
             common = {"user_id": user_id, "pin_id": item["pin_id"], "request_id": shown["request_id"],
                       "position": item["position"], "timestamp": now}
             if rng.random() < p_click:
                 clicks += 1
+                if team is not None:
+                    team["clicks"] += 1
                 events.append({"type": "click", **common})
                 if rng.random() < CLOSEUP_GIVEN_CLICK:
                     events.append({"type": "closeup", **common})

@@ -69,3 +69,7 @@ class Command(BaseCommand):
             true = v["expected_clicks"] / v["impressions"] if v["impressions"] else 0
             self.stdout.write(f"  {variant:16s} users {v['users']:>7,}  impressions {v['impressions']:>9,}  "
                               f"CTR {ctr:.4f}  (true {true:.4f})")
+        for team, v in sorted(s["by_team"].items()):
+            ctr = v["clicks"] / v["impressions"] if v["impressions"] else 0
+            self.stdout.write(f"  interleaved {team}: its pins shown {v['impressions']:,} times, clicked "
+                              f"{v['clicks']:,} (CTR {ctr:.4f})")
