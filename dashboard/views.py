@@ -24,7 +24,15 @@ from experiments import holdouts, rollouts, services, surfaces
 from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer, LayerSerializer
 from experiments.models import STAGES, SURFACES, Experiment, Layer, Rollout
 from experiments.permissions import AdminOnly
-from experiments.selectors import describe_surface, free_slices, phase_windows, share_text, taken_slices, timeline
+from experiments.selectors import (
+    describe_surface,
+    free_slices,
+    overshadowed_by,
+    phase_windows,
+    share_text,
+    taken_slices,
+    timeline,
+)
 from recommenders import registry
 from recommenders.models import ModelVersion, OfflineEvaluation
 
@@ -263,7 +271,10 @@ def experiment_detail(request, key):
         except analysis_selectors.NoBaseline:
             planner = None
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
+    overshadowed = overshadowed_by(e) if e.status in (Experiment.Status.RUNNING, Experiment.Status.DRAFT,
+                                                      Experiment.Status.PAUSED) else []
     return render(request, "dashboard/experiment_detail.html", {
+        "overshadowed": [dict(o, percent=f"{o['share'] * 100:.0f}%") for o in overshadowed],
         "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
         "power": power, "planner": planner,
         "power_text": {"mde_now": p.pct(power.mde_now, 1).lstrip("+"),

@@ -82,8 +82,11 @@ def experiment() -> None:
         owner = get_user_model().objects.get(username="experimenter")
         layer = Layer.objects.filter(key="closeup-demo").first() or experiment_services.create_layer(
             key="closeup-demo", name="Closeup demo")
+        # Half of the users: a whole-list experiment decides every closeup it includes before
+        # any experiment of a newer layer (docs/assignment.md), so at 100% an experiment a
+        # person creates to try Pinpoint would get no traffic until they stopped this one.
         created = experiment_services.create_experiment(
-            actor=owner, layer=layer, key=DEMO_EXPERIMENT,
+            actor=owner, layer=layer, key=DEMO_EXPERIMENT, traffic_percent=50,
             name="Closeup recommenders: board co-occurrence and the learned ranker against popularity",
             hypothesis="Related pins from boards people save to, or ranked by a learned model, get more "
                        "clicks than the most popular pins of the topic.",

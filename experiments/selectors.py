@@ -222,3 +222,31 @@ def describe_surface(surface: str) -> dict:
     in_progress = Rollout.objects.filter(surface=surface, status=Rollout.Status.ROLLING).order_by("stage")
     return {**surfaces.describe(surface), "rollouts": [rollouts.describe(r) for r in in_progress],
             "holdout": holdouts.describe(holdouts.active(surface))}
+
+
+def running_experiments() -> list[Experiment]:
+    return list(Experiment.objects.filter(status=Experiment.Status.RUNNING, holdout_of__isnull=True)
+                .select_related("layer"))
+
+
+def overshadowed_by(experiment: Experiment, running: list[Experiment] | None = None) -> list[dict]:
+    """The running experiments of other layers of the surface that decide the closeup
+    before this one for the users both include (serving/closeup.py, `_one_per_stage`):
+    one of an older layer of the same stage, or any whole-list one when this decides a
+    stage. This experiment shapes no list for those users, and records no exposure for
+    them, while the other runs. `share`: the part of this experiment's users concerned
+    (layers hash independently, so it is the other's share of its own layer)."""
+    if experiment.layer.key == holdouts.reserved_layer_key(experiment.surface):  # measured apart from the layers
+        return []
+    stage = experiment.layer.stage
+    others = [o for o in (running_experiments() if running is None else running)
+              if o.surface == experiment.surface and o.layer_id != experiment.layer_id]
+    out = []
+    for other in others:
+        older_same_stage = other.layer.stage == stage and other.layer_id < experiment.layer_id
+        whole_over_stage = other.layer.stage == "whole" and stage != "whole"
+        if older_same_stage or whole_over_stage:
+            share = (other.bucket_end - other.bucket_start) / a.BUCKETS * other.traffic_percent / 100
+            out.append({"experiment": other.key, "layer": other.layer.key, "stage": other.layer.stage,
+                        "share": round(share, 4)})
+    return sorted(out, key=lambda o: -o["share"])

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from experiments import rollouts
 from experiments.models import BUCKETS, DESIGNS, STAGES, SURFACES, Experiment, Layer
-from experiments.selectors import ordered_weights
+from experiments.selectors import ordered_weights, overshadowed_by, running_experiments
 
 KEY_RULE = "Use only letters, digits, hyphens and underscores, for example ranker-v2."
 
@@ -121,6 +121,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
     variants = serializers.SerializerMethodField()
     rollout = serializers.SerializerMethodField()
     phases = serializers.SerializerMethodField()
+    overshadowed_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Experiment
@@ -128,7 +129,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
             "key", "name", "hypothesis", "description", "owner", "surface", "design", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
             "minimum_detectable_effect", "variants", "phases", "shipped_variant", "rollout", "started_at",
-            "stopped_at", "end_at", "created_at", "updated_at",
+            "stopped_at", "end_at", "created_at", "updated_at", "overshadowed_by",
         ]
         read_only_fields = fields
 
@@ -148,6 +149,15 @@ class ExperimentSerializer(serializers.ModelSerializer):
              "recommender": v.recommender, "forced_user_ids": v.forced_user_ids}
             for v in e.variants.all()
         ]
+
+    def get_overshadowed_by(self, e) -> list[dict]:
+        """Running experiments that decide the closeup before this one for the share of its
+        users they include: it shapes no list for those users while they run."""
+        if e.status in (Experiment.Status.STOPPED, Experiment.Status.SHIPPED):
+            return []
+        if "running" not in self.context:  # once per response, not per experiment of a list
+            self.context["running"] = running_experiments()
+        return overshadowed_by(e, self.context["running"])
 
     def get_phases(self, e) -> list[dict]:
         """Oldest first; traffic_percent is the phase's at its start, ramps its changes since."""
