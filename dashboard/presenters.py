@@ -545,7 +545,7 @@ def interleaving_decision(report: Report) -> Decision:
                         "The assignment split is off (sample ratio mismatch): users are being lost from a variant. "
                         "Find the cause before reading the preference.", "bad")
     words = preference_words(block, report.settings.alpha)
-    ties = f" ({block.ties:,} more were tied)" if block.ties else ""
+    ties = f"; {block.ties:,} more clicked both equally" if block.ties else ""
     if not block.enough_data:
         more = f": about {block.more_users:,} more users with a click" if block.more_users else ""
         return Decision("Not enough data yet" + more,
@@ -554,9 +554,9 @@ def interleaving_decision(report: Report) -> Decision:
     interval = f"Δ {delta_text(block.delta)} (95% CI {delta_text(block.ci_low)} to {delta_text(block.ci_high)})"
     if block.winner is not None:
         return Decision(f"{block.winner} is the better ranker",
-                        f"{words}{ties}; {interval}. Confirm effects on sessions or saves per user with an A/B "
+                        f"{words}{ties}. {interval}. Confirm effects on sessions or saves per user with an A/B "
                         "test before shipping, if those matter.", "good")
-    return Decision("No preference found yet", f"{words}{ties}; {interval}: keep running.", "neutral")
+    return Decision("No preference found yet", f"{words}{ties}. {interval}: keep running.", "neutral")
 
 
 def delta_text(x) -> str:

@@ -53,6 +53,28 @@ def add_events(alias, events):
         )
 
 
+ROW_COLUMNS = "event_id, occurred_at, user_id, type, pin_id, request_id, position, team, batch_id, received_at"
+
+
+def add_rows(alias, rows):
+    """rows: (user_id, type, occurred_at, pin_id, request_id, position, team), as ingestion stores them."""
+    conn = connections[alias]
+    if conn.vendor == "postgresql":
+        from events import storage
+
+        storage.forget_known_partitions()
+        storage.ensure_partitions({r[2].astimezone(UTC).date() for r in rows})
+    adapt = conn.ops.adapt_datetimefield_value
+    now = datetime.now(UTC)
+    hexed = (lambda r: r.hex) if conn.vendor != "postgresql" else (lambda r: r)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO experiments_event ({ROW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(hexed(uuid.uuid4()), adapt(t), u, typ, pin, hexed(req) if req else None, pos, team, None, adapt(now))
+             for u, typ, t, pin, req, pos, team in rows],
+        )
+
+
 def clear_events(alias):
     with connections[alias].cursor() as cursor:
         cursor.execute("DELETE FROM experiments_event")

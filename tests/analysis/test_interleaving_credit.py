@@ -10,37 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from django.db import connections
 from scipy import stats
 
 from analysis import services
 from analysis.report import Report
 from analysis.sufficient_statistics import preference_counts
-from tests.analysis.conftest import ALIASES, add_exposures, clear_events, make_experiment
+from tests.analysis.conftest import ALIASES, add_exposures, add_rows, clear_events, make_experiment
 
 pytestmark = pytest.mark.django_db(databases=ALIASES)
-
-COLUMNS = "event_id, occurred_at, user_id, type, pin_id, request_id, position, team, batch_id, received_at"
-
-
-def add_rows(alias, rows):
-    """rows: (user_id, type, occurred_at, pin_id, request_id, position, team), as ingestion stores them."""
-    conn = connections[alias]
-    if conn.vendor == "postgresql":
-        from events import storage
-
-        storage.forget_known_partitions()
-        storage.ensure_partitions({r[2].astimezone(UTC).date() for r in rows})
-    adapt = conn.ops.adapt_datetimefield_value
-    now = datetime.now(UTC)
-    hexed = (lambda r: r.hex) if conn.vendor != "postgresql" else (lambda r: r)
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO experiments_event ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(hexed(uuid.uuid4()), adapt(t), u, typ, pin, hexed(req) if req else None, pos, team, None, adapt(now))
-             for u, typ, t, pin, req, pos, team in rows],
-        )
-
 
 def _world(alias, rng, as_of, n_users=160, treatment_click=0.35, control_click=0.25):
     """Users in an interleaving experiment, each with a few merged closeups over the
