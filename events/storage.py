@@ -24,6 +24,8 @@ TABLE = "experiments_event"
 COLUMNS = ("event_id", "occurred_at", "user_id", "type", "pin_id", "request_id", "position", "team", "batch_id",
            "received_at")
 
+# The table as experiments' migration 0002 made it; later columns come by migration
+# (events 0003: `team`, an interleaved impression's variant), so this text stays as run.
 _POSTGRES_DDL = f"""
 CREATE TABLE {TABLE} (
     event_id uuid NOT NULL,
