@@ -128,6 +128,23 @@ def test_dead_letters_replay(key_client):
     assert not DeadLetter.objects.filter(replayed_at__isnull=True).exists()
 
 
+def test_an_interleaved_impression_keeps_its_team_through_a_dead_letter_and_its_replay():
+    rows = ingestion.validate_events([make_event(i, type="impression", position=i) for i in range(3)],
+                                     ingestion.datetime.now(ingestion.UTC), ingestion.limits()).rows
+    labelled = [r + [41 + i] for i, r in enumerate(rows)]  # as serving/impressions.py writes them
+    poisoned = list(labelled[1])
+    poisoned[1] = "not-a-time"
+    batch = EventBatch.objects.create(payload=orjson.dumps([labelled[0], poisoned, labelled[2]]), n_accepted=3)
+    ingestion.store_batch(batch.id)
+    letter = DeadLetter.objects.get()
+    assert letter.event["team"] == 42
+    letter.event["timestamp"] = rows[1][1]  # an operator mends the bad field, then replays
+    letter.save()
+    ingestion.replay_dead_letters()
+    store_pending()
+    assert sorted(Event.objects.values_list("position", "team")) == [(0, 41), (1, 42), (2, 43)]
+
+
 def test_batch_that_keeps_failing_is_dead_lettered_by_the_sweep(settings):
     from datetime import timedelta
 
