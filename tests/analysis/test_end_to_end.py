@@ -1,6 +1,6 @@
 """End to end through the real parts: gunicorn serving the client API, a Celery worker
 storing exposures and events, the analysis in the database. The simulator drives
-ten thousand users with a known lift on one variant; the analysis must find
+six thousand users with a known lift on one variant; the analysis must find
 the truth inside its confidence interval."""
 
 import pytest
@@ -16,7 +16,7 @@ from recommenders import services as recommender_services
 from recommenders.synthetic import DEMO_WORLD, generate_world
 from tests import processes
 
-USERS = 10_000
+USERS = 6_000
 LIFT = 1.3
 
 
@@ -88,7 +88,7 @@ def test_simulated_traffic_through_http_celery_and_the_database_recovers_the_tru
             cursor.execute("DELETE FROM experiments_event")
 
 
-COMPOSED_USERS = 6_000
+COMPOSED_USERS = 4_000
 RETRIEVAL_LIFT, RANKING_LIFT = 1.3, 1.25
 
 
