@@ -21,7 +21,9 @@ Visits are independent given the rankers (a fresh pool every time), so each cond
 visits are simulated once into a bank and every simulated experiment draws its users'
 visits from it, with replacement. That is what makes a thousand experiments of
 thousands of users affordable with a Python merge per list; the bank is large enough
-that its own sampling error is a small fraction of any one experiment's.
+that its own sampling error is a small fraction of any one experiment's (the clicks on an
+interleaved list are drawn afresh each time it is drawn, and the A/B sizes come from
+expected clicks on the same pools under both rankers).
 """
 
 import math
@@ -48,13 +50,39 @@ CONTROL, TREATMENT = "control", "treatment"
 
 
 @dataclass(frozen=True)
+class Interleaved:
+    """Merged lists, one row per visit: each position's click probability and whether the
+    treatment's team placed the item there. Clicks are drawn afresh each time a visit is
+    drawn, so the bank fixes only the pools, the rankers' noise and the coins, and its own
+    sampling error is that of the expected credits, a fraction of the clicks' noise."""
+
+    p_click: np.ndarray  # (visits, K)
+    treatment_placed: np.ndarray  # (visits, K) bool
+    credits: np.ndarray  # (visits, 2): one draw of the clicks credited to control, treatment
+
+    def half(self, i: int) -> "Interleaved":
+        cut = slice(None, len(self.p_click) // 2) if i == 0 else slice(len(self.p_click) // 2, None)
+        return Interleaved(self.p_click[cut], self.treatment_placed[cut], self.credits[cut])
+
+
+@dataclass(frozen=True)
 class Bank:
     """Per-visit outcomes of each condition."""
 
     clicks_control: np.ndarray  # A/B: clicks on a visit showing the control's top K
     clicks_treatment: np.ndarray
-    credits_aa: np.ndarray  # (visits, 2): clicks credited to control, treatment; one ranker on both teams
-    credits_ab: np.ndarray  # the same, control ranker against treatment ranker
+    expected: np.ndarray  # (visits, 2): expected clicks per visit under control, treatment (same pools)
+    click_noise: np.ndarray  # (visits, 2): the clicks' variance given the visit, Σ p(1 − p)
+    aa: Interleaved  # one ranker on both teams
+    ab: Interleaved  # the control ranker against the treatment ranker
+
+    def half(self, i: int) -> "Bank":
+        """Half of every bank: two halves that disagree show what the bank's own size costs."""
+        def cut(a):
+            return a[:len(a) // 2] if i == 0 else a[len(a) // 2:]
+
+        return Bank(cut(self.clicks_control), cut(self.clicks_treatment), cut(self.expected), cut(self.click_noise),
+                    self.aa.half(i), self.ab.half(i))
 
 
 def _pools(rng, visits: int) -> np.ndarray:
@@ -68,31 +96,32 @@ def _ranked(rng, relevance: np.ndarray, sigma: float) -> tuple[np.ndarray, np.nd
     return top, np.take_along_axis(scores, top, axis=1)
 
 
-def _clicks(rng, relevance: np.ndarray, shown: np.ndarray) -> np.ndarray:
-    """Clicks (visits, K) on the items shown at each position."""
-    r = np.take_along_axis(relevance, shown, axis=1)
-    return rng.random(shown.shape) < EXAMINE * r
+def _p_click(relevance: np.ndarray, shown: np.ndarray) -> np.ndarray:
+    return EXAMINE * np.take_along_axis(relevance, shown, axis=1)
 
 
-def shown_clicks(rng, visits: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
-    """Clicks per visit showing the control's and the treatment's top K. Both rankers see the
-    same pools and the same click draws, so the bank's lift is the rankers' difference and
-    not two samples' noise; the experiments still draw each arm's visits independently."""
-    control, treatment = [], []
+def shown_clicks(rng, visits: int, chunk: int = 50_000) -> tuple[np.ndarray, ...]:
+    """Per visit showing the control's and the treatment's top K: the clicks, their
+    expectation and their variance given the visit. Both rankers see the same pools and the
+    same click draws, so the bank's lift is the rankers' difference and not two samples'
+    noise; the experiments still draw each arm's visits independently."""
+    clicks, expected, noise = [], [], []
     for start in range(0, visits, chunk):
         relevance = _pools(rng, min(chunk, visits - start))
         uniforms = rng.random((len(relevance), K))
-        for sigma, out in ((SIGMA_CONTROL, control), (SIGMA_TREATMENT, treatment)):
-            top, _ = _ranked(rng, relevance, sigma)
-            out.append((uniforms < EXAMINE * np.take_along_axis(relevance, top, axis=1)).sum(axis=1))
-    return np.concatenate(control), np.concatenate(treatment)
+        p = [_p_click(relevance, _ranked(rng, relevance, sigma)[0]) for sigma in (SIGMA_CONTROL, SIGMA_TREATMENT)]
+        clicks.append(np.stack([(uniforms < q).sum(axis=1) for q in p], axis=1))
+        expected.append(np.stack([q.sum(axis=1) for q in p], axis=1))
+        noise.append(np.stack([(q * (1 - q)).sum(axis=1) for q in p], axis=1))
+    clicks = np.concatenate(clicks)
+    return clicks[:, 0], clicks[:, 1], np.concatenate(expected), np.concatenate(noise)
 
 
-def interleaved_credits(rng, visits: int, sigma_control: float, sigma_treatment: float, request_prefix: str,
-                        progress=lambda n: None) -> np.ndarray:
-    """(visits, 2): each visit's clicks credited to the control's and the treatment's team.
-    With equal σ the two teams hold the very same ranking (one ranker's noisy scores), which
-    is an A/A: whatever the merge credits then is the coin's doing alone."""
+def interleaved_lists(rng, visits: int, sigma_control: float, sigma_treatment: float, request_prefix: str,
+                      progress=lambda n: None) -> Interleaved:
+    """The production merge of the two rankers' lists on each visit. With equal σ the two
+    teams hold the very same ranking (one ranker's noisy scores), which is an A/A: whatever
+    the merge credits then is the coin's doing alone."""
     relevance = _pools(rng, visits)
     top_c, score_c = _ranked(rng, relevance, sigma_control)
     if sigma_control == sigma_treatment:
@@ -110,25 +139,42 @@ def interleaved_credits(rng, visits: int, sigma_control: float, sigma_treatment:
         if i % 1000 == 999:
             progress(1000)
     progress(visits % 1000)
-    clicks = _clicks(rng, relevance, shown)
-    return np.stack([(clicks & ~treatment_placed).sum(axis=1), (clicks & treatment_placed).sum(axis=1)], axis=1)
+    p_click = _p_click(relevance, shown).astype(np.float32)
+    clicks = rng.random((visits, K), dtype=np.float32) < p_click
+    to_treatment = (clicks & treatment_placed).sum(axis=1)
+    return Interleaved(p_click, treatment_placed, np.stack([clicks.sum(axis=1) - to_treatment, to_treatment], axis=1))
 
 
 def make_bank(rng, aa: int = AA_BANK, ab: int = AB_BANK, clicks: int = CLICK_BANK, progress=lambda n: None) -> Bank:
     prefix = f"sim-{int(rng.integers(2**32))}"
     return Bank(*shown_clicks(rng, clicks),
-                interleaved_credits(rng, aa, SIGMA_CONTROL, SIGMA_CONTROL, f"{prefix}-aa", progress),
-                interleaved_credits(rng, ab, SIGMA_CONTROL, SIGMA_TREATMENT, f"{prefix}-ab", progress))
+                interleaved_lists(rng, aa, SIGMA_CONTROL, SIGMA_CONTROL, f"{prefix}-aa", progress),
+                interleaved_lists(rng, ab, SIGMA_CONTROL, SIGMA_TREATMENT, f"{prefix}-ab", progress))
+
+
+def _visits(rng, n: int) -> np.ndarray:
+    """Whose each visit is: a user makes 1 + Poisson(EXTRA_VISITS) of them."""
+    return np.repeat(np.arange(n), 1 + rng.poisson(EXTRA_VISITS, n))
 
 
 def users(rng, per_visit: np.ndarray, n: int) -> np.ndarray:
-    """n users' totals over their 1 + Poisson(EXTRA_VISITS) visits, drawn from a bank."""
-    visits = 1 + rng.poisson(EXTRA_VISITS, n)
-    owner = np.repeat(np.arange(n), visits)
+    """n users' totals over their visits, drawn from a bank (per visit one column or several)."""
+    owner = _visits(rng, n)
     drawn = per_visit[rng.integers(0, len(per_visit), owner.size)]
     if drawn.ndim == 1:
         return np.bincount(owner, weights=drawn, minlength=n)
     return np.stack([np.bincount(owner, weights=drawn[:, j], minlength=n) for j in range(drawn.shape[1])], axis=1)
+
+
+def user_credits(rng, lists: Interleaved, n: int) -> np.ndarray:
+    """(n, 2): n users' clicks credited to control and treatment over their visits."""
+    owner = _visits(rng, n)
+    drawn = rng.integers(0, len(lists.p_click), owner.size)
+    clicks = rng.random((owner.size, K), dtype=np.float32) < lists.p_click[drawn]
+    to_treatment = (clicks & lists.treatment_placed[drawn]).sum(axis=1)
+    to_control = clicks.sum(axis=1) - to_treatment
+    return np.stack([np.bincount(owner, weights=to_control, minlength=n),
+                     np.bincount(owner, weights=to_treatment, minlength=n)], axis=1)
 
 
 def preference_counts(credits: np.ndarray) -> PreferenceCounts:
@@ -144,8 +190,8 @@ def ab_test(rng, bank: Bank, n_total: int) -> Comparison:
     return compare(metric_value("mean", Moments.from_data(treatment)), metric_value("mean", Moments.from_data(control)))
 
 
-def interleaving_test(rng, credits: np.ndarray, n: int):
-    return preference_test(preference_counts(users(rng, credits, n)))
+def interleaving_test(rng, lists: Interleaved, n: int):
+    return preference_test(preference_counts(user_credits(rng, lists, n)))
 
 
 @dataclass(frozen=True)
@@ -162,7 +208,7 @@ class Sensitivity:
         return self.ab_users / self.interleaving_users
 
 
-def sensitivity(rng, bank: Bank, population: int = 400_000, alpha: float = 0.05, power: float = 0.8) -> Sensitivity:
+def sensitivity(rng, bank: Bank, population: int = 2_000_000, alpha: float = 0.05, power: float = 0.8) -> Sensitivity:
     """Users each design needs for the same pair of rankers: A/B by the production
     calculator (two equal arms), interleaving by `users_for_power` over the users with a
     credited click, divided by their share of the users exposed.
@@ -171,26 +217,31 @@ def sensitivity(rng, bank: Bank, population: int = 400_000, alpha: float = 0.05,
     follow exactly from the bank's per visit: E = E[V]·μ, Var = E[V]·σ² + Var(V)·μ². The
     preference score is a sign of a sum, which has no such form: it is read off a large
     simulated population instead."""
-    def per_user(per_visit):
-        mu, var = float(per_visit.mean()), float(per_visit.var())
+    def per_user(j):
+        # Per visit, from the expected clicks: Var = E[Var(clicks | visit)] + Var(E[clicks | visit]).
+        mu, var = float(bank.expected[:, j].mean()), float(bank.click_noise[:, j].mean() + bank.expected[:, j].var())
         return (1 + EXTRA_VISITS) * mu, (1 + EXTRA_VISITS) * var + EXTRA_VISITS * mu * mu
 
-    (mean_c, var_c), (mean_t, var_t) = per_user(bank.clicks_control), per_user(bank.clicks_treatment)
+    (mean_c, var_c), (mean_t, var_t) = per_user(0), per_user(1)
     lift = mean_t / mean_c - 1
     ab_users = 2 * users_per_variant(lift, mean_c, (var_c + var_t) / 2, alpha, power)
-    credits = users(rng, bank.credits_ab, population)
-    clicked = credits.sum(axis=1) > 0
-    scores = np.sign(credits[clicked, 1] - credits[clicked, 0])
-    delta, score_variance = float(scores.mean()), float(scores.var(ddof=1))
+    # In slices, to hold memory near a slice's clicks; the three counts add up.
+    wins_c = wins_t = ties = 0
+    for start in range(0, population, 200_000):
+        c = preference_counts(user_credits(rng, bank.ab, min(200_000, population - start)))
+        wins_c, wins_t, ties = wins_c + c.wins_control, wins_t + c.wins_treatment, ties + c.ties
+    n = wins_c + wins_t + ties
+    delta = (wins_t - wins_c) / n
+    score_variance = (wins_t + wins_c - n * delta * delta) / (n - 1)
     needed = users_for_power(delta, score_variance, alpha, power)
-    share = float(clicked.mean())
+    share = n / population
     return Sensitivity(int(ab_users), math.ceil(needed / share), share, delta, score_variance, lift)
 
 
 def aa_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> float:
     significant = 0
     for _ in range(runs):
-        significant += interleaving_test(rng, bank.credits_aa, n).significant
+        significant += interleaving_test(rng, bank.aa, n).significant
         progress()
     return significant / runs
 
@@ -198,7 +249,7 @@ def aa_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> float:
 def power_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> float:
     significant = 0
     for _ in range(runs):
-        significant += interleaving_test(rng, bank.credits_ab, n).significant
+        significant += interleaving_test(rng, bank.ab, n).significant
         progress()
     return significant / runs
 
@@ -217,7 +268,10 @@ def agreement(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> Agre
     ab_significant = same_winner = same_sign = 0
     for _ in range(runs):
         ab = ab_test(rng, bank, n)
-        test = interleaving_test(rng, bank.credits_ab, n)
+        # Each visit's one drawn set of clicks: at A/B sizes the interleaving test is far past
+        # its power, so the bank's own error cannot decide a run, and fresh clicks for tens of
+        # thousands of users a run would cost a minute.
+        test = preference_test(preference_counts(users(rng, bank.ab.credits, n)))
         if ab.p_value < 0.05:
             ab_significant += 1
             ab_side = TREATMENT if ab.absolute_lift > 0 else CONTROL

@@ -27,7 +27,7 @@ def test_an_aa_interleaving_test_rejects_at_about_alpha(bank):
 
 def test_interleaving_agrees_with_a_significant_ab_test_and_needs_fewer_users(bank):
     rng = np.random.default_rng(2)
-    sens = IV.sensitivity(rng, bank, population=100_000)
+    sens = IV.sensitivity(rng, bank, population=200_000)
     assert sens.ab_lift > 0 and sens.delta > 0  # the treatment is the better ranker, by both measures
     assert sens.ratio > 1
     agree = IV.agreement(rng, bank, 60, sens.ab_users)
@@ -38,7 +38,8 @@ def test_interleaving_agrees_with_a_significant_ab_test_and_needs_fewer_users(ba
 
 
 def test_one_ranker_on_both_teams_credits_neither_team_more():
-    credits = IV.interleaved_credits(np.random.default_rng(5), 4_000, 0.03, 0.03, "aa")
+    rng = np.random.default_rng(5)
+    credits = IV.user_credits(rng, IV.interleaved_lists(rng, 4_000, 0.03, 0.03, "aa"), 20_000)
     diff = credits[:, 1] - credits[:, 0]
     assert abs(diff.mean()) <= 4 * diff.std() / math.sqrt(len(diff))
     assert credits.sum() > 0
