@@ -632,16 +632,21 @@ def allocation_section(rng, runs, bar) -> Section:
 
 
 ILV_AA_USERS = 1_000
+ILV_POPULATION = 2_000_000
 ILV_SENSITIVITY_GOAL = 10
 
 
 def interleaving_section(rng, runs, bar) -> Section:
     """Team-draft interleaving against an A/B test of the same two rankers
     (`analysis.interleaving_validation` holds the model and says why visits come from a bank)."""
-    with bar(IV.AA_BANK + IV.AB_BANK, "interleaving: merging lists") as b:
-        bank = IV.make_bank(rng, IV.AA_BANK, IV.AB_BANK, IV.CLICK_BANK, progress=b.update)
-    sens = IV.sensitivity(rng, bank)
-    halves = [IV.sensitivity(rng, bank.half(i)).ratio for i in (0, 1)]
+    # The banks and the population grow with the runs up to their full size at 1,000, so that
+    # a small run (the tests') takes seconds; at full size these are the module's own.
+    aa_bank, ab_bank, click_bank = (min(size, size * runs // 1000) for size in (IV.AA_BANK, IV.AB_BANK, IV.CLICK_BANK))
+    population = min(ILV_POPULATION, ILV_POPULATION * runs // 1000)
+    with bar(aa_bank + ab_bank, "interleaving: merging lists") as b:
+        bank = IV.make_bank(rng, aa_bank, ab_bank, click_bank, progress=b.update)
+    sens = IV.sensitivity(rng, bank, population)
+    halves = [IV.sensitivity(rng, bank.half(i), population).ratio for i in (0, 1)]
     aa_count = 4 * runs  # as the other A/A checks: a rate near 5% needs the runs to be told from 4% or 6%
     with bar(aa_count, "interleaving A/A") as b:
         aa = IV.aa_rate(rng, bank, aa_count, ILV_AA_USERS, b.update)
