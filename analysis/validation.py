@@ -702,8 +702,8 @@ def interleaving_section(rng, runs, bar) -> Section:
           "test pays for in variance and interleaving, comparing both rankers inside each user's own visits, does "
           "not.\n\n"
           "Every condition's visits are simulated once into a bank "
-          f"({IV.AA_BANK:,} interleaved A/A visits, {IV.AB_BANK:,} interleaved control-against-treatment visits, "
-          f"{IV.CLICK_BANK:,} A/B visits, the two A/B rankers on the same pools), and each experiment draws its users' "
+          f"({aa_bank:,} interleaved A/A visits, {ab_bank:,} interleaved control-against-treatment visits, "
+          f"{click_bank:,} A/B visits, the two A/B rankers on the same pools), and each experiment draws its users' "
           "visits from it with replacement: visits are independent given the rankers, and it is the Python merge "
           "per list that would otherwise take hours.")
     s.summary = [f"interleaving A/A false positive rate: {aa:.2%} ({aa_count:,} runs)",
