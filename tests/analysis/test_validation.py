@@ -17,7 +17,7 @@ def test_validate_stats_writes_the_same_report_twice_with_its_plots(tmp_path):
     text = first.read_text()
     for section in ("A/A", "Known lifts", "Peeking", "Sample ratio mismatch", "CUPED", "Sequential testing: 20 looks",
                     "Variance reduction: CUPED vs CUPED++",
-                    "Power for any split"):
+                    "Power for any split", "Interleaving vs A/B"):
         assert section in text
     for png in ("validation-aa-pvalues.png", "validation-power.png", "validation-sequential.png",
                 "validation-cuped.png"):

@@ -8,8 +8,8 @@ from analysis import validation
 
 
 class Command(BaseCommand):
-    help = ("Measure the false positive rate, CI coverage, power, peeking, SRM and CUPED by simulation with the "
-            "production analysis code; write docs/validation.md and its PNG plots.")
+    help = ("Measure the false positive rate, CI coverage, power, peeking, SRM, CUPED and interleaving by simulation "
+            "with the production analysis code; write docs/validation.md and its PNG plots.")
 
     def add_arguments(self, parser):
         parser.add_argument("--runs", type=int, default=1000, help="simulated experiments per check (A/A: 4×)")
@@ -31,5 +31,8 @@ class Command(BaseCommand):
 
         sections = validation.run(runs=runs, seed=seed, out_dir=images, progress_factory=bar)
         out.write_text(validation.markdown(sections, runs, seed, "images/"))
+        for section in sections:
+            for line in section.summary:
+                self.stdout.write(line)
         failed = [s.title for s in sections if not all(s.passed)]
         self.stdout.write(f"wrote {out} ({'all targets met' if not failed else 'not met: ' + '; '.join(failed)})")
