@@ -10,6 +10,11 @@ The simulated closeup grid:
     the item at position p (0-based) is clicked with probability r / log2(p + 2)
     (demo.simulator's position bias), independently per position;
     a user makes 1 + Poisson(EXTRA_VISITS) visits.
+Users alike or differing: in the second model (`DIFFERING`), as real users do, each
+user has a click propensity c ~ Gamma(k_c, 1/k_c) (mean 1) that scales every click
+probability of theirs, and an activity a ~ Gamma(k_a, EXTRA_VISITS/k_a), making
+1 + Poisson(a) visits: the between-user variance an A/B test pays for and interleaving,
+which compares both rankers inside each user's own visits, does not.
 A/B: half the users see the control's top K on every visit, half the treatment's;
 the metric is clicks per user, tested with the production `compare`. Interleaving:
 every visit shows the production `team_draft` of the two rankings, seeded by a request
@@ -46,6 +51,28 @@ EXTRA_VISITS = 1.5
 # numpy alone, so they are made larger, which keeps the A/B side's truth precise.
 AA_BANK, AB_BANK, CLICK_BANK = 100_000, 200_000, 400_000
 EXAMINE = 1.0 / np.log2(np.arange(K) + 2.0)
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """How users differ: None for a shape means not at all."""
+
+    propensity_shape: float | None = None  # c ~ Gamma(k, 1/k), mean 1, variance 1/k
+    activity_shape: float | None = None  # a ~ Gamma(k, EXTRA_VISITS/k), visits 1 + Poisson(a)
+
+    def visits_moments(self) -> tuple[float, float]:
+        """E[V] and Var(V) of a user's visits."""
+        extra = EXTRA_VISITS * EXTRA_VISITS / self.activity_shape if self.activity_shape else 0.0
+        return 1 + EXTRA_VISITS, EXTRA_VISITS + extra
+
+    def propensity_second_moment(self) -> float:
+        return 1 + 1 / self.propensity_shape if self.propensity_shape else 1.0
+
+
+ALIKE = UserModel()
+# A coefficient of variation of 0.71 in propensity and in activity: a modest spread
+# next to production traffic, where a few users click many times what most do.
+DIFFERING = UserModel(propensity_shape=2.0, activity_shape=2.0)
 CONTROL, TREATMENT = "control", "treatment"
 
 
@@ -152,9 +179,11 @@ def make_bank(rng, aa: int = AA_BANK, ab: int = AB_BANK, clicks: int = CLICK_BAN
                 interleaved_lists(rng, ab, SIGMA_CONTROL, SIGMA_TREATMENT, f"{prefix}-ab", progress))
 
 
-def _visits(rng, n: int) -> np.ndarray:
-    """Whose each visit is: a user makes 1 + Poisson(EXTRA_VISITS) of them."""
-    return np.repeat(np.arange(n), 1 + rng.poisson(EXTRA_VISITS, n))
+def _visits(rng, n: int, model: UserModel = ALIKE) -> np.ndarray:
+    """Whose each visit is: a user makes 1 + Poisson(activity) of them."""
+    activity = (rng.gamma(model.activity_shape, EXTRA_VISITS / model.activity_shape, n) if model.activity_shape
+                else EXTRA_VISITS)
+    return np.repeat(np.arange(n), 1 + rng.poisson(activity, n))
 
 
 def users(rng, per_visit: np.ndarray, n: int) -> np.ndarray:
@@ -166,11 +195,15 @@ def users(rng, per_visit: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.bincount(owner, weights=drawn[:, j], minlength=n) for j in range(drawn.shape[1])], axis=1)
 
 
-def user_credits(rng, lists: Interleaved, n: int) -> np.ndarray:
+def user_credits(rng, lists: Interleaved, n: int, model: UserModel = ALIKE) -> np.ndarray:
     """(n, 2): n users' clicks credited to control and treatment over their visits."""
-    owner = _visits(rng, n)
+    owner = _visits(rng, n, model)
     drawn = rng.integers(0, len(lists.p_click), owner.size)
-    clicks = rng.random((owner.size, K), dtype=np.float32) < lists.p_click[drawn]
+    p_click = lists.p_click[drawn]
+    if model.propensity_shape:
+        propensity = rng.gamma(model.propensity_shape, 1 / model.propensity_shape, n).astype(np.float32)
+        p_click = np.minimum(1.0, p_click * propensity[owner][:, None])
+    clicks = rng.random((owner.size, K), dtype=np.float32) < p_click
     to_treatment = (clicks & lists.treatment_placed[drawn]).sum(axis=1)
     to_control = clicks.sum(axis=1) - to_treatment
     return np.stack([np.bincount(owner, weights=to_control, minlength=n),
@@ -190,8 +223,8 @@ def ab_test(rng, bank: Bank, n_total: int) -> Comparison:
     return compare(metric_value("mean", Moments.from_data(treatment)), metric_value("mean", Moments.from_data(control)))
 
 
-def interleaving_test(rng, lists: Interleaved, n: int):
-    return preference_test(preference_counts(user_credits(rng, lists, n)))
+def interleaving_test(rng, lists: Interleaved, n: int, model: UserModel = ALIKE):
+    return preference_test(preference_counts(user_credits(rng, lists, n, model)))
 
 
 @dataclass(frozen=True)
@@ -208,27 +241,39 @@ class Sensitivity:
         return self.ab_users / self.interleaving_users
 
 
-def sensitivity(rng, bank: Bank, population: int = 2_000_000, alpha: float = 0.05, power: float = 0.8) -> Sensitivity:
+def clicks_per_user(bank: Bank, arm: int, model: UserModel = ALIKE) -> tuple[float, float]:
+    """The mean and variance of a user's clicks in an A/B arm (0 control, 1 treatment).
+
+    A user's clicks are a sum over their V visits with every click probability scaled by
+    their propensity c, so their mean and variance follow exactly from the bank's per
+    visit (μ = E[Σp], m₂ = E[Σp²], s² = Var(Σp) over visits): E = E[V]·μ and
+    Var = E[V]·(μ − E[c²]·(m₂ − s²)) + μ²·Var(c·V), the law of total variance over the
+    visit and then the user (with c ≡ 1: E[V]·(E[Σp(1 − p)] + s²) + Var(V)·μ²). Click
+    probabilities c·p above 1 are not clipped here, as they are in the simulation; at these
+    rates that is vanishingly rare."""
+    mean_v, var_v = model.visits_moments()
+    c2 = model.propensity_second_moment()
+    mu = float(bank.expected[:, arm].mean())
+    m2 = mu - float(bank.click_noise[:, arm].mean())
+    s2 = float(bank.expected[:, arm].var())
+    return mean_v * mu, mean_v * (mu - c2 * (m2 - s2)) + mu * mu * (c2 * (var_v + mean_v * mean_v) - mean_v * mean_v)
+
+
+def sensitivity(rng, bank: Bank, population: int = 2_000_000, alpha: float = 0.05, power: float = 0.8,
+                model: UserModel = ALIKE) -> Sensitivity:
     """Users each design needs for the same pair of rankers: A/B by the production
     calculator (two equal arms), interleaving by `users_for_power` over the users with a
     credited click, divided by their share of the users exposed.
 
-    A user's clicks are a sum over V = 1 + Poisson(λ) visits, so their mean and variance
-    follow exactly from the bank's per visit: E = E[V]·μ, Var = E[V]·σ² + Var(V)·μ². The
-    preference score is a sign of a sum, which has no such form: it is read off a large
-    simulated population instead."""
-    def per_user(j):
-        # Per visit, from the expected clicks: Var = E[Var(clicks | visit)] + Var(E[clicks | visit]).
-        mu, var = float(bank.expected[:, j].mean()), float(bank.click_noise[:, j].mean() + bank.expected[:, j].var())
-        return (1 + EXTRA_VISITS) * mu, (1 + EXTRA_VISITS) * var + EXTRA_VISITS * mu * mu
-
-    (mean_c, var_c), (mean_t, var_t) = per_user(0), per_user(1)
+    The preference score is a sign of a sum, which has no closed form like the clicks'
+    (`clicks_per_user`): it is read off a large simulated population instead."""
+    (mean_c, var_c), (mean_t, var_t) = clicks_per_user(bank, 0, model), clicks_per_user(bank, 1, model)
     lift = mean_t / mean_c - 1
     ab_users = 2 * users_per_variant(lift, mean_c, (var_c + var_t) / 2, alpha, power)
     # In slices, to hold memory near a slice's clicks; the three counts add up.
     wins_c = wins_t = ties = 0
     for start in range(0, population, 200_000):
-        c = preference_counts(user_credits(rng, bank.ab, min(200_000, population - start)))
+        c = preference_counts(user_credits(rng, bank.ab, min(200_000, population - start), model))
         wins_c, wins_t, ties = wins_c + c.wins_control, wins_t + c.wins_treatment, ties + c.ties
     n = wins_c + wins_t + ties
     delta = (wins_t - wins_c) / n
@@ -246,10 +291,10 @@ def aa_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> float:
     return significant / runs
 
 
-def power_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None) -> float:
+def power_rate(rng, bank: Bank, runs: int, n: int, progress=lambda: None, model: UserModel = ALIKE) -> float:
     significant = 0
     for _ in range(runs):
-        significant += interleaving_test(rng, bank.ab, n).significant
+        significant += interleaving_test(rng, bank.ab, n, model).significant
         progress()
     return significant / runs
 

@@ -50,4 +50,22 @@ def test_the_report_section_prints_its_three_figures():
     assert [line.split(":")[0] for line in section.summary] == [
         "interleaving A/A false positive rate", "interleaving agrees with significant A/B", "interleaving sensitivity"]
     assert "× fewer users than A/B" in section.summary[2]
-    assert len(section.rows) == 4 and len(section.passed) == 3
+    assert len(section.rows) == 6 and len(section.passed) == 5
+
+
+def test_the_ab_per_user_variance_with_differing_users_is_what_a_direct_simulation_gives(bank):
+    """The A/B size of the sensitivity figure rests on a closed form of the per-user mean and
+    variance of clicks (law of total variance); here it meets users simulated visit by visit."""
+    rng, model, n = np.random.default_rng(8), IV.DIFFERING, 60_000
+    owner = IV._visits(rng, n, model)
+    propensity = rng.gamma(model.propensity_shape, 1 / model.propensity_shape, n)
+    relevance = IV._pools(rng, owner.size)
+    shown, _ = IV._ranked(rng, relevance, IV.SIGMA_CONTROL)
+    p_click = IV._p_click(relevance, shown) * propensity[owner][:, None]
+    clicks = np.bincount(owner, weights=(rng.random(p_click.shape) < p_click).sum(axis=1), minlength=n)
+    mean, variance = IV.clicks_per_user(bank, 0, model)
+    assert clicks.mean() == pytest.approx(mean, rel=0.02)
+    assert clicks.var() == pytest.approx(variance, rel=0.05)
+    # And users who differ make an A/B test need more users, not interleaving.
+    alike, differing = (IV.sensitivity(rng, bank, 200_000, model=m) for m in (IV.ALIKE, IV.DIFFERING))
+    assert differing.ab_users > 1.5 * alike.ab_users and differing.ratio > alike.ratio
