@@ -49,3 +49,7 @@ class OutageBackoff:
             logger.warning("%s unreachable: going on without %s: %s", self.service, self.what, exc)
             self._skip_until = retry_at()
             return None
+
+    def reset(self) -> None:
+        """Ask again at the next read (tests; a process that knows the outage ended)."""
+        self._skip_until = 0.0

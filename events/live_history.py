@@ -155,6 +155,14 @@ def store() -> RedisHistory | MemoryHistory:
     return _store
 
 
+def reset() -> None:
+    """Forget this process's store and counters (tests): the next use makes it again."""
+    global _store, _store_config
+    with _store_lock:
+        _store, _store_config = None, None
+    counters.add(**{name: -value for name, value in counters.as_dict().items()})
+
+
 def record(rows: list[list]) -> None:
     """Append the stored rows' engagements. Never raises: the batch is already stored."""
     if not settings.LIVE_HISTORY:
