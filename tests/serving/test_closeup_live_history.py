@@ -4,13 +4,13 @@ unknown pins are dropped, and a Redis outage costs one short timeout, not the cl
 
 import time
 
-import numpy as np
 import pytest
 
 from events import live_history
 from serving import closeup
 from serving.closeup import serve_closeup
 from tests import processes
+from tests.serving.live_history_helpers import a_user_and_a_topic_new_to_them, topic_count
 
 pytestmark = pytest.mark.django_db
 
@@ -21,29 +21,6 @@ def _pixie(settings):
     # whose grid a new interest changes most visibly. A generous deadline: no fallback.
     settings.DEFAULT_RECOMMENDER = "pixie"
     settings.RECOMMENDER_TIMEOUT_MS = 30_000
-
-
-def a_user_and_a_topic_new_to_them(world):
-    """(user id, a pin of their main topic, the most popular pins of a topic absent from
-    their built history, that topic)."""
-    data = world.data
-    popularity = data.popularity()
-    for user in data.user_ids:
-        history = data.history(user)
-        weights = np.bincount(data.pin_topic[[p for p, _ in history]], weights=[w for _, w in history],
-                              minlength=world.n_topics)
-        if not history or weights.min() > 0:
-            continue
-        new, main = int(np.argmin(weights)), int(np.argmax(weights))
-        opened = next(int(data.pin_ids[p]) for p, _ in history if data.pin_topic[p] == main)
-        clicked = [int(data.pin_ids[p]) for p in np.argsort(-popularity) if data.pin_topic[p] == new][:8]
-        return user, opened, clicked, new
-    raise AssertionError("every user has every topic")
-
-
-def topic_count(world, pin_ids, topic) -> int:
-    index = {int(p): i for i, p in enumerate(world.data.pin_ids)}
-    return sum(int(world.data.pin_topic[index[p]] == topic) for p in pin_ids)
 
 
 def test_pins_clicked_a_moment_ago_bring_their_topic_into_the_next_closeup(built, world):
