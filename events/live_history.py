@@ -8,7 +8,7 @@ backends behind one interface:
 
 - Redis (LIVE_HISTORY_REDIS_URL, by default REDIS_CACHE_URL): a list per user, newest
   first, capped at LIVE_HISTORY_LENGTH by LTRIM and expiring LIVE_HISTORY_TTL_SECONDS
-  after its last write; one pipeline per stored group, so the write costs the worker
+  after its last write; one script call per stored group, so the write costs the worker
   one round trip however many users the group touches. Shared by every process.
 - Memory, without Redis: the same list per user in this process, with the same cap and
   TTL, and at most MEMORY_MAX_USERS users (least recently written dropped first).
@@ -36,6 +36,24 @@ KEY_PREFIX = "pinpoint:live-history:"
 # new users cannot grow a worker without limit.
 MEMORY_MAX_USERS = 100_000
 UNREACHABLE = (redis.RedisError, OSError)
+# One command per stored group, whatever the number of users: as a pipeline of
+# LPUSH/LTRIM/EXPIRE per user, redis-py's packing and reply parsing (three commands per
+# user) cost the worker a quarter of its ingestion rate (bench/live_history.py ingest).
+# ARGV: the cap, the TTL, then per key its entry count and entries, oldest first, so
+# that LPUSH leaves the newest at the head.
+APPEND = """
+local cap, ttl, at = tonumber(ARGV[1]), tonumber(ARGV[2]), 3
+for _, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  for i = at + 1, at + n do
+    redis.call('LPUSH', key, ARGV[i])
+  end
+  at = at + n + 1
+  redis.call('LTRIM', key, 0, cap - 1)
+  redis.call('EXPIRE', key, ttl)
+end
+return #KEYS
+"""
 
 
 @dataclass
@@ -77,16 +95,15 @@ class RedisHistory:
         # No retries: a closeup must give up on a dead Redis after one short timeout.
         self.client = redis.Redis.from_url(url, socket_connect_timeout=timeout_seconds,
                                            socket_timeout=timeout_seconds, retry=None)
+        self._append = self.client.register_script(APPEND)
 
     def append(self, by_user: dict[str, list[tuple[int, float]]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+        keys, args = [], [self.length, self.ttl]
         for user, engaged in by_user.items():
-            key = KEY_PREFIX + user
-            # LPUSH of the oldest first leaves the newest at the head.
-            pipe.lpush(key, *(f"{pin}:{weight:g}" for pin, weight in engaged))
-            pipe.ltrim(key, 0, self.length - 1)
-            pipe.expire(key, self.ttl)
-        pipe.execute()
+            newest = engaged[-self.length:]  # older ones would be trimmed at once
+            keys.append(KEY_PREFIX + user)
+            args += [len(newest), *(f"{pin}:{weight:g}" for pin, weight in newest)]
+        self._append(keys=keys, args=args)
 
     def recent(self, user_id: str) -> list[tuple[int, float]]:
         entries = self.client.lrange(KEY_PREFIX + user_id, 0, self.length - 1)
