@@ -11,7 +11,9 @@ backends behind one interface:
   after its last write; one script call per stored group, so the write costs the worker
   one round trip however many users the group touches. Shared by every process.
 - Memory, without Redis: the same list per user in this process, with the same cap and
-  TTL, and at most MEMORY_MAX_USERS users (least recently written dropped first).
+  TTL, and at most MEMORY_MAX_USERS users (least recently written dropped first). Only
+  a process that both stores events and serves closeups sees it (tests, one-process
+  runs): `make run`'s worker and web server are separate processes.
 
 The history is best effort: a write that fails is logged and counted, never a reason
 to fail or retry a batch that is already committed, and an unreadable store leaves the
@@ -33,8 +35,9 @@ logger = logging.getLogger(__name__)
 WEIGHTS = {"click": 1.0, "save": 2.0}
 KEY_PREFIX = "pinpoint:live-history:"
 # Without Redis the store lives in a process's memory: bounded, so that a stream of
-# new users cannot grow a worker without limit.
-MEMORY_MAX_USERS = 100_000
+# new users cannot grow a worker without limit (about 2 KB a user at 20 entries, so
+# some 20 MB at most), least recently written dropped first.
+MEMORY_MAX_USERS = 10_000
 UNREACHABLE = (redis.RedisError, OSError)
 # One command per stored group, whatever the number of users: as a pipeline of
 # LPUSH/LTRIM/EXPIRE per user, redis-py's packing and reply parsing (three commands per
@@ -58,8 +61,8 @@ return #KEYS
 
 @dataclass
 class Counters:
-    """This process's writes and failures, for logs and /ingestion/stats' neighbours in
-    docs/operations.md: a write that fails is counted, not retried."""
+    """This process's writes and failures. A write that fails is counted and logged with
+    the count so far, not retried: the batch is stored, only the history lags."""
 
     batches_written: int = 0
     engagements_written: int = 0
