@@ -20,6 +20,7 @@ to fail or retry a batch that is already committed, and an unreadable store leav
 closeup its built history. Entries are pin ids, not catalog indices: the catalog a
 serving process holds may change between the write and the read."""
 
+import contextlib
 import logging
 import threading
 import time
@@ -112,8 +113,10 @@ class RedisHistory:
         entries = self.client.lrange(KEY_PREFIX + user_id, 0, self.length - 1)
         recent = []
         for entry in entries:
-            pin, _, weight = entry.decode().partition(":")
-            recent.append((int(pin), float(weight)))
+            pin, _, weight = entry.decode(errors="replace").partition(":")
+            # A key written by something else must cost the closeup that entry, not the page.
+            with contextlib.suppress(ValueError):
+                recent.append((int(pin), float(weight)))
         return recent
 
     def clear(self) -> None:

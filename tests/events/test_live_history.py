@@ -97,6 +97,14 @@ def test_redis_write_is_one_command_per_batch_with_the_ttl(redis_url):
     store.clear()
 
 
+def test_an_entry_redis_holds_that_is_not_ours_is_skipped(redis_url):
+    store = RedisHistory(redis_url, 5, 600, timeout_seconds=1.0)
+    store.clear()
+    store.client.lpush(live_history.KEY_PREFIX + "u1", "7:1", "not-a-pin", "\xff:2")
+    assert store.recent("u1") == [(7, 1.0)]
+    store.clear()
+
+
 def test_the_memory_store_keeps_at_most_max_users_the_least_recently_written_dropped():
     store = MemoryHistory(5, 60, max_users=2)
     store.append({"a": [(1, 1.0)]})
