@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis bench-load fuzz-api clean
+.PHONY: run test install lint migrate bench-assignment bench-ingest bench-recommenders bench-analysis bench-load bench-live-history fuzz-api clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-recommenders: install
 
 bench-load: install
 	$(PY) bench/load.py
+
+bench-live-history: install
+	$(PY) bench/live_history.py ingest
+	$(PY) bench/live_history.py closeup
 
 # Schemathesis against every operation of /api/schema/, longer than CI's 8 examples each.
 fuzz-api: install

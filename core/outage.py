@@ -30,10 +30,14 @@ def checked_at_for_retry(check_interval: float) -> float:
 
 class OutageBackoff:
     """A read a request can do without: it is skipped (None) for RETRY_SECONDS after the
-    database could not be reached, instead of costing every request a connect timeout."""
+    database (or the service whose `errors` are given, e.g. Redis) could not be reached,
+    instead of costing every request a connect timeout."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, errors: tuple[type[BaseException], ...] = DATABASE_UNREACHABLE,
+                 service: str = "database"):
         self.what = what
+        self.errors = errors
+        self.service = service
         self._skip_until = 0.0
 
     def read(self, query: Callable[[], T]) -> T | None:
@@ -41,7 +45,11 @@ class OutageBackoff:
             return None
         try:
             return query()
-        except DATABASE_UNREACHABLE as exc:
-            logger.warning("database unreachable: going on without %s: %s", self.what, exc)
+        except self.errors as exc:
+            logger.warning("%s unreachable: going on without %s: %s", self.service, self.what, exc)
             self._skip_until = retry_at()
             return None
+
+    def reset(self) -> None:
+        """Ask again at the next read (tests; a process that knows the outage ended)."""
+        self._skip_until = 0.0

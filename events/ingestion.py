@@ -19,7 +19,7 @@ from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, 
 from django.db.models import F
 from django.utils import timezone
 
-from events import storage
+from events import live_history, storage
 from events.models import DeadLetter, EventBatch, HiddenPin
 from events.validation import EventLimits, ValidatedBatch, row_to_event, validate_events
 
@@ -161,6 +161,9 @@ def _store_batches(batch_id: int, together: bool, group: list[int]) -> EventBatc
         if missing:
             raise _PartitionsMissing(missing)
         now = timezone.now()
+        # After the commit, and only then: a rolled-back group must not reach the
+        # closeup's history, and a history write must not hold the transaction open.
+        transaction.on_commit(lambda: live_history.record([r for _, rows in batches for r in rows]))
         for bid, rows in batches:
             dead = 0
             try:

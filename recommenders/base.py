@@ -115,6 +115,23 @@ class Recommender(ABC):
         return self._ranked(list(history), k, [*(p for p, _ in history), *exclude], user_topics)
 
 
+def with_recent(history: Query, recent: Query) -> list[tuple[int, float]]:
+    """The history with `recent` engagements (newest first) at its end, newest last,
+    each pin once: `closeup_query` reads the tail of a history as the user's recent
+    pins, so the engagements of the last minutes must sit there, not ahead of a built
+    history longer than HISTORY_LENGTH. A recent pin also in the history keeps its
+    larger weight (the next build counts the same engagements again)."""
+    if not recent:
+        return list(history)
+    weights: dict[int, float] = {}
+    for pin, weight in recent:
+        weights[pin] = weights.get(pin, 0.0) + weight
+    built = dict(history)
+    newest_last = list(dict.fromkeys(p for p, _ in recent))[::-1]
+    return [*((p, w) for p, w in history if p not in weights),
+            *((p, max(weights[p], built.get(p, 0.0))) for p in newest_last)]
+
+
 def top_topics(pin_topic: np.ndarray, history: Query, top: int = 3) -> np.ndarray | None:
     """The user's `top` topics by engagement weight; None without a history."""
     if not history:

@@ -32,12 +32,15 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from core.outage import OutageBackoff
+from events import live_history
 from events.selectors import hidden_pins_of
 from experiments.assignment import EMPTY_SURFACE, Assignment, ExperimentConfig, assign
 from experiments.exposures import record_exposures_of, record_holdout_exposure
 from experiments.interleaving import request_seed, team_draft
 from experiments.runtime import current_config
 from experiments.surfaces import effective_defaults
+from recommenders.base import with_recent
+from recommenders.data import InteractionData
 from recommenders.registry import get as recommender_class
 from recommenders.registry import names as registry_names
 from recommenders.serving import LoadedModels, NotHeld, current_models
@@ -51,6 +54,9 @@ _pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=
 # A closeup page is worth more than the hide filter during an outage: the grid is
 # served without it (the response says so).
 _hidden_pins = OutageBackoff("hidden-pin filtering of closeups")
+# Likewise the live history: with Redis down or slow, one request waits
+# LIVE_HISTORY_TIMEOUT_MS, then closeups use the built history alone until it is asked again.
+_live_history = OutageBackoff("live history in closeups", errors=live_history.UNREACHABLE, service="Redis")
 
 
 class NoModelsBuilt(Exception):
@@ -129,7 +135,7 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
     defaults = effective_defaults(stored)
     assignments = assign(config, SURFACE, user_id, attributes)
     by_stage = _one_per_stage(assignments)
-    history = models.catalog.history(user_id)
+    history = _history(models.catalog, user_id)
     hidden = _hidden_pins.read(lambda: hidden_pins_of(user_id))
     exclude = [i for p in hidden or () if (i := models.catalog.pin_index(p)) is not None]
     request_id = str(uuid.uuid4())
@@ -157,6 +163,16 @@ def serve_closeup(pin_id: int, user_id: str, k: int, attributes: dict) -> Closeu
                    experiment=shaped[0].experiment if shaped else None, variant=shaped[0].variant if shaped else None,
                    recommender=served[-1].recommender, fallback_reason="; ".join(reasons) or None,
                    hidden_pins_filtered=hidden is not None, assignments=shaped, served_by=served, items=items)
+
+
+def _history(catalog: InteractionData, user_id: str) -> list[tuple[int, float]]:
+    """The built history with the live one's engagements as its most recent; pins the
+    held catalog does not know (newer than its build) are dropped."""
+    built = catalog.history(user_id)
+    live = _live_history.read(lambda: live_history.recent(user_id))
+    if not live:
+        return built
+    return with_recent(built, [(i, w) for p, w in live if (i := catalog.pin_index(p)) is not None])
 
 
 def _serving_counts(shaping: list[Assignment], served: tuple[StageServed, ...]) -> list[tuple[int, bool]]:

@@ -3,11 +3,13 @@ from rest_framework.test import APIClient
 
 from accounts.authentication import verification_cache
 from accounts.services import create_api_key
+from events import live_history
 from experiments.exposures import buffer
 from experiments.runtime import holder as config_holder
 from recommenders import services as recommender_services
 from recommenders.serving import holder as models_holder
 from recommenders.synthetic import generate_world
+from serving import closeup
 from serving.fallbacks import counts as serving_counts
 from serving.impressions import impressions
 from tests import processes
@@ -48,6 +50,8 @@ def _fresh_serving_state():
         buffer.clear()
         impressions.clear()
         serving_counts.clear()
+        live_history.reset()
+        closeup._live_history.reset()
 
     reset()
     yield

@@ -318,6 +318,18 @@ RECOMMENDER_MAX_PINNED_VERSIONS = env.int("RECOMMENDER_MAX_PINNED_VERSIONS", def
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
 
+# --- Live user history ------------------------------------------------------------
+# Clicks and saves reach the closeup's history within seconds, not at the next build
+# (docs/recommenders.md, "Live history"). Kept in Redis, shared by the ingestion worker
+# that writes and the web processes that read; without a Redis URL, in the memory of
+# the process (only a process that both stores and serves sees it: tests, one-process runs).
+LIVE_HISTORY = env.bool("LIVE_HISTORY", default=True)
+LIVE_HISTORY_REDIS_URL = env("LIVE_HISTORY_REDIS_URL", default=_cache_url)
+LIVE_HISTORY_LENGTH = env.int("LIVE_HISTORY_LENGTH", default=20)
+LIVE_HISTORY_TTL_SECONDS = env.int("LIVE_HISTORY_TTL_SECONDS", default=86_400)
+# A closeup waits at most this long for Redis before it is served with the built history.
+LIVE_HISTORY_TIMEOUT_MS = env.int("LIVE_HISTORY_TIMEOUT_MS", default=50)
+
 # --- Rate limits ------------------------------------------------------------------
 # Per API key on the client endpoints (assignment, closeup, events): N/second|minute|hour.
 CLIENT_RATE_LIMIT = env("CLIENT_RATE_LIMIT", default="120000/minute")
