@@ -10,10 +10,13 @@ backends behind one interface:
   first, capped at LIVE_HISTORY_LENGTH by LTRIM and expiring LIVE_HISTORY_TTL_SECONDS
   after its last write; one script call per stored group, so the write costs the worker
   one round trip however many users the group touches. Shared by every process.
-- Memory, without Redis: the same list per user in this process, with the same cap and
-  TTL, and at most MEMORY_MAX_USERS users (least recently written dropped first). Only
-  a process that both stores events and serves closeups sees it (tests, one-process
-  runs): `make run`'s worker and web server are separate processes.
+- The events table, without Redis (`make run`): the worker writes nothing more, and the
+  closeup reads the user's newest clicks and saves within the TTL from the table every
+  process shares, by its (user_id, occurred_at) index. `make run`'s worker and web
+  server are separate processes, so a store in either one's memory would not do.
+- Memory (LIVE_HISTORY_IN_MEMORY, the tests): the same list per user in this process,
+  with the same cap and TTL, and at most MEMORY_MAX_USERS users (least recently written
+  dropped first); only a process that both stores events and serves closeups sees it.
 
 The history is best effort: a write that fails is logged and counted, never a reason
 to fail or retry a batch that is already committed, and an unreadable store leaves the
@@ -26,9 +29,14 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 from django.conf import settings
+from django.utils import timezone
+
+from core.outage import DATABASE_UNREACHABLE
+from events.models import Event
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +47,7 @@ KEY_PREFIX = "pinpoint:live-history:"
 # new users cannot grow a worker without limit (about 2 KB a user at 20 entries, so
 # some 20 MB at most), least recently written dropped first.
 MEMORY_MAX_USERS = 10_000
-UNREACHABLE = (redis.RedisError, OSError)
+UNREACHABLE = (redis.RedisError, OSError, *DATABASE_UNREACHABLE)
 # One command per stored group, whatever the number of users: as a pipeline of
 # LPUSH/LTRIM/EXPIRE per user, redis-py's packing and reply parsing (three commands per
 # user) cost the worker a quarter of its ingestion rate (bench/live_history.py ingest).
@@ -158,22 +166,41 @@ class MemoryHistory:
             self._users.clear()
 
 
-_store: RedisHistory | MemoryHistory | None = None
+class DatabaseHistory:
+    """The stored events are the history: nothing to append, one indexed read."""
+
+    def __init__(self, length: int, ttl_seconds: int):
+        self.length, self.ttl = length, ttl_seconds
+
+    def append(self, by_user: dict[str, list[tuple[int, float]]]) -> None:
+        pass
+
+    def recent(self, user_id: str) -> list[tuple[int, float]]:
+        since = timezone.now() - timedelta(seconds=self.ttl)
+        rows = (Event.objects.filter(user_id=user_id, occurred_at__gte=since, type__in=list(WEIGHTS))
+                .order_by("-occurred_at").values_list("pin_id", "type")[: self.length])
+        return [(int(pin), WEIGHTS[kind]) for pin, kind in rows]
+
+    def clear(self) -> None:
+        pass
+
+
+_store: RedisHistory | MemoryHistory | DatabaseHistory | None = None
 _store_config: tuple | None = None
 _store_lock = threading.Lock()
 
 
-def store() -> RedisHistory | MemoryHistory:
+def store() -> RedisHistory | MemoryHistory | DatabaseHistory:
     """This process's store, made again when its settings changed (tests change them)."""
     global _store, _store_config
     config = (settings.LIVE_HISTORY_REDIS_URL, settings.LIVE_HISTORY_LENGTH, settings.LIVE_HISTORY_TTL_SECONDS,
-              settings.LIVE_HISTORY_TIMEOUT_MS)
+              settings.LIVE_HISTORY_TIMEOUT_MS, settings.LIVE_HISTORY_IN_MEMORY)
     if _store is None or _store_config != config:
         with _store_lock:
             if _store is None or _store_config != config:
-                url, length, ttl, timeout_ms = config
+                url, length, ttl, timeout_ms, in_memory = config
                 _store = (RedisHistory(url, length, ttl, timeout_ms / 1000) if url
-                          else MemoryHistory(length, ttl))
+                          else MemoryHistory(length, ttl) if in_memory else DatabaseHistory(length, ttl))
                 _store_config = config
     return _store
 

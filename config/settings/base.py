@@ -321,10 +321,12 @@ RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS
 # --- Live user history ------------------------------------------------------------
 # Clicks and saves reach the closeup's history within seconds, not at the next build
 # (docs/recommenders.md, "Live history"). Kept in Redis, shared by the ingestion worker
-# that writes and the web processes that read; without a Redis URL, in the memory of
-# the process (only a process that both stores and serves sees it: tests, one-process runs).
+# that writes and the web processes that read; without a Redis URL, read from the events
+# table, which every process shares (make run); LIVE_HISTORY_IN_MEMORY keeps it in the
+# memory of the process instead (only a process that both stores and serves sees it: tests).
 LIVE_HISTORY = env.bool("LIVE_HISTORY", default=True)
 LIVE_HISTORY_REDIS_URL = env("LIVE_HISTORY_REDIS_URL", default=_cache_url)
+LIVE_HISTORY_IN_MEMORY = env.bool("LIVE_HISTORY_IN_MEMORY", default=False)
 LIVE_HISTORY_LENGTH = env.int("LIVE_HISTORY_LENGTH", default=20)
 LIVE_HISTORY_TTL_SECONDS = env.int("LIVE_HISTORY_TTL_SECONDS", default=86_400)
 # A closeup waits at most this long for Redis before it is served with the built history.

@@ -28,6 +28,7 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"pinpoint-
 # The live history in process memory unless a test names a Redis of its own: lists
 # written in a shared Redis would outlive the run and reach another run's closeups.
 LIVE_HISTORY_REDIS_URL = env("LIVE_HISTORY_REDIS_URL", default="")
+LIVE_HISTORY_IN_MEMORY = env.bool("LIVE_HISTORY_IN_MEMORY", default=True)
 # Quiet, readable logs unless a test (or a person) asks for more.
 LOG_FORMAT = env("TEST_LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405

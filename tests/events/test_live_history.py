@@ -134,6 +134,29 @@ def _stored(events, django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db
+def test_without_redis_or_memory_the_events_table_is_the_history(settings):
+    """make run: the worker and the web server are separate processes and share only the
+    database, so the closeup reads the stored clicks and saves themselves."""
+    settings.LIVE_HISTORY_REDIS_URL, settings.LIVE_HISTORY_IN_MEMORY = "", False
+    settings.LIVE_HISTORY_LENGTH, settings.LIVE_HISTORY_TTL_SECONDS = 3, 3600
+    assert isinstance(live_history.store(), live_history.DatabaseHistory)
+    now = datetime.now(UTC)
+    at = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    events = [make_event(0, user_id="fan", type="click", pin_id=11, timestamp=at(90)),  # older than the TTL
+              make_event(1, user_id="fan", type="click", pin_id=12, timestamp=at(4)),
+              make_event(2, user_id="fan", type="impression", pin_id=13, timestamp=at(3)),
+              make_event(3, user_id="fan", type="save", pin_id=14, timestamp=at(2)),
+              make_event(4, user_id="other", type="click", pin_id=15, timestamp=at(2)),
+              make_event(5, user_id="fan", type="click", pin_id=16, timestamp=at(1)),
+              make_event(6, user_id="fan", type="click", pin_id=17, timestamp=at(0))]
+    ingestion.store_batch(ingestion.accept(events).batch_id)
+    # Newest first, clicks and saves only, within the TTL, at most LIVE_HISTORY_LENGTH.
+    assert live_history.recent("fan") == [(17, 1.0), (16, 1.0), (14, 2.0)]
+    settings.LIVE_HISTORY_LENGTH = 10
+    assert live_history.recent("fan") == [(17, 1.0), (16, 1.0), (14, 2.0), (12, 1.0)]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("where", ["memory", "redis"])
 def test_the_worker_writes_a_stored_batch_s_engagements_after_the_commit(where, settings, request,
                                                                            django_capture_on_commit_callbacks):
