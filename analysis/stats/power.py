@@ -177,10 +177,13 @@ def normalized_weights(weights) -> tuple[float, ...] | None:
         return None
     if len(w) < 2 or not all(math.isfinite(x) and x > 0 for x in w):
         return None
-    # Scaled by the largest first: weights near the float limit would overflow their sum.
-    top = max(w)
-    total = math.fsum(x / top for x in w)
-    shares = tuple((x / top) / total for x in w)
+    try:
+        total = math.fsum(w)
+    except OverflowError:  # weights near the float limit: their sum overflows unless scaled first
+        top = max(w)
+        w = [x / top for x in w]
+        total = math.fsum(w)
+    shares = tuple(x / total for x in w)
     return shares if all(s > 0 for s in shares) else None
 
 
