@@ -303,7 +303,7 @@ def _interleaved(models: LoadedModels, stage: str, experiment: ExperimentConfig,
     deadline = time.monotonic() + settings.RECOMMENDER_TIMEOUT_MS / 1000
     pending, reasons = {}, {}
     for v in teams:
-        name, params, version = _stage_config_of(v.recommender)
+        name, params, version = _stage_config(None, v.recommender)
         try:
             pending[v.key] = (_pool.submit(call, models.recommender(name, params, version)), name, version)
         except Exception as exc:  # not built, or a pinned version this process does not hold
@@ -332,7 +332,3 @@ def _interleaved(models: LoadedModels, stage: str, experiment: ExperimentConfig,
     ranked = fallback_call(models.recommender(fallback_name, version=fallback_version))
     return ranked, (StageServed(stage, fallback_name, models.served_version(fallback_name, fallback_version),
                                 f"interleaving off for this request ({failed})"),)
-
-
-def _stage_config_of(config) -> tuple[str, dict, str | None]:
-    return config.get("name"), config.get("params") or {}, config.get("version")
