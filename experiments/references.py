@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 
 RecommenderCheck = Callable[[str, dict, str], list[str]]  # (name, params, stage) -> error messages
 MetricLookup = Callable[[Iterable[str]], set[str]]  # metric keys -> those that exist
-VersionLookup = Callable[[str], tuple[str | None, list[str]]]  # name -> (active version, built versions newest first)
+# name -> (active version, servable versions newest first, {version that failed its gate: why})
+VersionLookup = Callable[[str], tuple[str | None, list[str], dict[str, str]]]
 
 _recommender_check: RecommenderCheck | None = None
 _metric_lookup: MetricLookup | None = None
@@ -52,8 +53,10 @@ def version_errors(name: str, version) -> list[str]:
         return ["version must be the name of a built version (a string)."]
     if _version_lookup is None:
         return []
-    _, built = _version_lookup(name)
+    _, built, refused = _version_lookup(name)
     if version in built:
         return []
+    if version in refused:
+        return [f"{name}@{version} failed its offline gate and is never served: {refused[version]}."]
     newest = ", ".join(built[:5]) or "none yet"
     return [f"{name} has no version {version!r}; built (newest first): {newest}."]

@@ -9,8 +9,10 @@ from recommenders.data import InteractionData, from_edges
 from recommenders.models import Board, BoardPin, Interaction, ModelVersion, OfflineEvaluation, Pin
 
 
-def load_interaction_data() -> InteractionData:
-    """The catalog and its graphs from the database, as arrays (values_list, no model instances)."""
+def load_interaction_data(since=None, until=None, min_logged: int | None = None) -> InteractionData:
+    """The catalog and its graphs from the database, as arrays (values_list, no model instances).
+    With `since`/`until`, only the interactions and logged engagements in [since, until):
+    a retrain's training window."""
     pins = list(Pin.objects.order_by("id").values_list("id", "topic", "created_at"))
     pin_ids = np.array([p[0] for p in pins], dtype=np.int64)
     index = {int(p): i for i, p in enumerate(pin_ids)}
@@ -21,10 +23,11 @@ def load_interaction_data() -> InteractionData:
     board_edges = [(board_index[b], index[p]) for b, p in BoardPin.objects.values_list("board_id", "pin_id").iterator()]
     user_index: dict[str, int] = {}
     user_edges = []
-    for user, pin, weight in Interaction.objects.order_by("at").values_list("user_id", "pin_id", "weight").iterator():
+    interactions = Interaction.objects.filter(**_window("at", since, until))
+    for user, pin, weight in interactions.order_by("at").values_list("user_id", "pin_id", "weight").iterator():
         u = user_index.setdefault(user, len(user_index))
         user_edges.append((u, index[pin], weight))
-    for user, pin, weight in logged_engagements():
+    for user, pin, weight in logged_engagements(since, until, min_logged):
         if pin in index:
             u = user_index.setdefault(user, len(user_index))
             user_edges.append((u, index[pin], weight))
@@ -32,17 +35,34 @@ def load_interaction_data() -> InteractionData:
                       [t for _, t in boards])
 
 
-def logged_engagements() -> list[tuple[str, int, float]]:
+def _window(field: str, since, until) -> dict:
+    return {**({f"{field}__gte": since} if since else {}), **({f"{field}__lt": until} if until else {})}
+
+
+def logged_engagements(since=None, until=None, min_logged: int | None = None) -> list[tuple[str, int, float]]:
     """Clicks and saves logged online, per (user, pin), once there are enough of them
     (RECOMMENDER_MIN_LOGGED_ENGAGEMENTS): the models then learn from what users did
     with the grids they were shown, beside the offline interaction data. The database
     aggregates; a save weighs 2, as in the interaction data."""
-    engaged = Event.objects.filter(type__in=("click", "save"))
-    if engaged.count() < settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS:
+    engaged = Event.objects.filter(type__in=("click", "save"), **_window("occurred_at", since, until))
+    minimum = settings.RECOMMENDER_MIN_LOGGED_ENGAGEMENTS if min_logged is None else min_logged
+    if engaged.count() < minimum:
         return []
     rows = engaged.values("user_id", "pin_id").annotate(
         clicks=Count("event_id", filter=Q(type="click")), saves=Count("event_id", filter=Q(type="save")))
     return [(r["user_id"], r["pin_id"], float(r["clicks"] + 2 * r["saves"])) for r in rows.iterator()]
+
+
+def held_out_engagements(since, until) -> dict[str, set[int]]:
+    """Per user, the pins they engaged with in [since, until) (interactions, logged clicks
+    and saves): what a retrain's gate asks each version to have recommended."""
+    held: dict[str, set[int]] = {}
+    for user, pin in Interaction.objects.filter(**_window("at", since, until)).values_list("user_id", "pin_id"):
+        held.setdefault(user, set()).add(pin)
+    engaged = Event.objects.filter(type__in=("click", "save"), **_window("occurred_at", since, until))
+    for user, pin in engaged.values_list("user_id", "pin_id").distinct().iterator():
+        held.setdefault(user, set()).add(pin)
+    return held
 
 
 def active_versions() -> dict[str, ModelVersion]:
@@ -69,10 +89,15 @@ def latest_offline_ndcg() -> dict[str, dict[str, float]]:
     return latest
 
 
-def model_versions(name: str) -> tuple[str | None, list[str]]:
-    """(the active version, every built version newest first) of one recommender."""
-    rows = list(ModelVersion.objects.filter(name=name).order_by("-built_at", "-id").values_list("version", "is_active"))
-    return next((v for v, active in rows if active), None), [v for v, _ in rows]
+def model_versions(name: str) -> tuple[str | None, list[str], dict[str, str]]:
+    """(the active version, every servable version newest first, the versions that failed
+    their gate with why) of one recommender."""
+    rows = list(ModelVersion.objects.filter(name=name).order_by("-built_at", "-id")
+                .values_list("version", "is_active", "servable", "gate"))
+    refused = {v: "; ".join((gate or {}).get("reasons") or ["it failed its offline gate"])
+               for v, _, servable, gate in rows if not servable}
+    return (next((v for v, active, *_ in rows if active), None), [v for v, _, servable, _ in rows if servable],
+            refused)
 
 
 def pinned_versions() -> tuple[tuple[str, str], ...]:

@@ -119,6 +119,10 @@ def build_all(names: list[str] | None = None, progress: Callable[[str], None] | 
 
 
 def activate_version(version: str, names: list[str]) -> None:
+    refused = list(ModelVersion.objects.filter(name__in=names, version=version, servable=False)
+                   .values_list("name", flat=True))
+    if refused:
+        raise ValueError(f"{', '.join(sorted(refused))}@{version} failed the offline gate and is never served.")
     with transaction.atomic():
         ModelVersion.objects.filter(name__in=names, is_active=True).update(is_active=False)
         ModelVersion.objects.filter(name__in=names, version=version).update(is_active=True)

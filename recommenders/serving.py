@@ -206,6 +206,8 @@ def load_models() -> LoadedModels | None:
                                        "lets a process hold")
         elif key not in found:
             models.unavailable[key] = "no such version was built"
+        elif not found[key].servable:
+            models.unavailable[key] = "it failed its offline gate and is never served"
         else:
             rows.append(found[key])
     for row in rows:

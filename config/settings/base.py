@@ -250,6 +250,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ROUTES = ("core.routing.route_task",)
 
 # --- Logging --------------------------------------------------------------------
 # Unset, each settings module picks its own level: INFO here, WARNING in `make run`
@@ -317,6 +318,30 @@ RECOMMENDER_RELOAD_CHECK_SECONDS = env.float("RECOMMENDER_RELOAD_CHECK_SECONDS",
 RECOMMENDER_MAX_PINNED_VERSIONS = env.int("RECOMMENDER_MAX_PINNED_VERSIONS", default=6)
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
+
+# --- Builds and scheduled retraining (docs/recommenders.md, "Retraining") ----------
+# Builds run on a queue of their own, on a worker with limits that fit them
+# (docs/operations.md): minutes to hours, where every other task has seconds.
+BUILD_QUEUE = env("BUILD_QUEUE", default="builds")
+BUILD_TASK_TIME_LIMIT = env.int("BUILD_TASK_TIME_LIMIT", default=3 * 3600)
+# A running build writes a heartbeat every BUILD_HEARTBEAT_SECONDS; one silent for
+# BUILD_STALE_SECONDS lost its worker and runs again (at most BUILD_MAX_ATTEMPTS times).
+BUILD_HEARTBEAT_SECONDS = env.int("BUILD_HEARTBEAT_SECONDS", default=15)
+BUILD_STALE_SECONDS = env.int("BUILD_STALE_SECONDS", default=120)
+BUILD_MAX_ATTEMPTS = env.int("BUILD_MAX_ATTEMPTS", default=3)
+# The daily retrain: at RETRAIN_HOUR (UTC), new versions from the last RETRAIN_WINDOW_DAYS
+# of interactions and logged engagements, the last RETRAIN_HOLDOUT_DAYS held out for the gate.
+RETRAIN_ENABLED = env.bool("RETRAIN_ENABLED", default=True)
+RETRAIN_HOUR = env.int("RETRAIN_HOUR", default=3)
+RETRAIN_WINDOW_DAYS = env.int("RETRAIN_WINDOW_DAYS", default=28)
+RETRAIN_HOLDOUT_DAYS = env.int("RETRAIN_HOLDOUT_DAYS", default=1)
+# Empty: every registered recommender.
+RETRAIN_RECOMMENDERS = env.list("RETRAIN_RECOMMENDERS", default=[])
+# The gate: a new version may score at most this much below the version in use
+# (absolute NDCG@10 and catalog coverage on the held-out day), over at least this many users.
+RETRAIN_GATE_MAX_NDCG_DROP = env.float("RETRAIN_GATE_MAX_NDCG_DROP", default=0.01)
+RETRAIN_GATE_MAX_COVERAGE_DROP = env.float("RETRAIN_GATE_MAX_COVERAGE_DROP", default=0.02)
+RETRAIN_GATE_MIN_USERS = env.int("RETRAIN_GATE_MIN_USERS", default=30)
 
 # --- Live user history ------------------------------------------------------------
 # Clicks and saves reach the closeup's history within seconds, not at the next build

@@ -25,6 +25,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # Each test session consumes from a queue of its own, so leftovers of an earlier
 # run on a shared broker are never mistaken for this run's messages.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", default=f"pinpoint-test-{os.getpid()}")
+BUILD_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-builds"
 # The live history in process memory unless a test names a Redis of its own: lists
 # written in a shared Redis would outlive the run and reach another run's closeups.
 LIVE_HISTORY_REDIS_URL = env("LIVE_HISTORY_REDIS_URL", default="")
