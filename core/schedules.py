@@ -7,6 +7,8 @@ task in the app's tasks.py plus one line here."""
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class PeriodicJob:
@@ -25,6 +27,11 @@ PERIODIC_JOBS = (
                 every=(1, "hours"), kwargs='{"trigger": "schedule"}'),
     PeriodicJob("Daily analysis report of each running experiment", "analysis.tasks.analyze_running_experiments",
                 crontab="15 6 * * *", kwargs='{"trigger": "daily"}'),
+    # The hour is read when the row is first made; an admin changes it on the row after that.
+    PeriodicJob("Retrain recommenders and gate the new versions", "recommenders.tasks.retrain_recommenders",
+                crontab=f"0 {settings.RETRAIN_HOUR} * * *"),
+    PeriodicJob("Queue again the builds whose worker died", "recommenders.tasks.sweep_build_jobs",
+                every=(1, "minutes")),
 )
 
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 from events.models import Event
 from experiments.models import Experiment, Holdout, Rollout, SurfaceDefault, Variant
 from recommenders.data import InteractionData, from_edges
-from recommenders.models import Board, BoardPin, Interaction, ModelVersion, OfflineEvaluation, Pin
+from recommenders.models import Board, BoardPin, BuildJob, Interaction, ModelVersion, OfflineEvaluation, Pin
 
 
 def load_interaction_data(since=None, until=None, min_logged: int | None = None) -> InteractionData:
@@ -79,6 +79,22 @@ def versions_by_name() -> dict[str, list[ModelVersion]]:
     for version in ModelVersion.objects.order_by("name", "-built_at", "-id"):
         by_name.setdefault(version.name, []).append(version)
     return by_name
+
+
+def experiments_by_version() -> dict[tuple[str, str], list[str]]:
+    """(name, version) -> keys of the experiments whose variants pin it, newest first."""
+    found: dict[tuple[str, str], list[str]] = {}
+    rows = Variant.objects.order_by("-experiment__created_at", "id").values_list("recommender", "experiment__key")
+    for config, key in rows:
+        if isinstance(config, dict) and isinstance(config.get("name"), str) and isinstance(config.get("version"), str):
+            keys = found.setdefault((config["name"], config["version"]), [])
+            if key not in keys:
+                keys.append(key)
+    return found
+
+
+def recent_build_jobs(limit: int = 20) -> list[BuildJob]:
+    return list(BuildJob.objects.order_by("-created_at", "-id")[:limit])
 
 
 def latest_offline_ndcg() -> dict[str, dict[str, float]]:

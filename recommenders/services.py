@@ -77,7 +77,7 @@ def _size(folder: Path) -> int:
 
 
 def build_all(names: list[str] | None = None, progress: Callable[[str], None] | None = None,
-              data: InteractionData | None = None, activate: bool = True) -> list[ModelVersion]:
+              data: InteractionData | None = None, activate: bool = True, job=None) -> list[ModelVersion]:
     """Build the catalog and every registered recommender into a new version, then
     make them active together (serving processes switch within seconds)."""
     names = names or registry.names()
@@ -110,7 +110,7 @@ def build_all(names: list[str] | None = None, progress: Callable[[str], None] | 
         common = {"pins": data.n_pins, "catalog": fingerprint, "users": len(data.user_ids),
                   "interactions": int(data.user_pin.nnz)}
         rows = [ModelVersion.objects.create(name=n, version=version, params=p, path=str(f), build_seconds=s,
-                                            size_bytes=_size(f),
+                                            size_bytes=_size(f), build_job=job,
                                             metrics={**common, **({"training": t} if t else {})})
                 for n, p, f, s, t in built]
         if activate:

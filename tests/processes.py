@@ -56,11 +56,11 @@ def process_env(**overrides) -> dict:
 
 
 @contextlib.contextmanager
-def celery_worker(concurrency: int = 1, log_path: Path | None = None, **env_overrides):
+def celery_worker(concurrency: int = 1, log_path: Path | None = None, queues: str | None = None, **env_overrides):
     log = open(log_path or os.devnull, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         celery_worker_command(concurrency, f"test-{os.getpid()}-{time.monotonic_ns()}@%h", "INFO", "--pool", "prefork",
-                              "--without-gossip", "--without-mingle"),
+                              "--without-gossip", "--without-mingle", *(["-Q", queues] if queues else [])),
         cwd=ROOT, env=process_env(**env_overrides), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,
     )

@@ -36,6 +36,9 @@ class Command(BaseCommand):
         children = {
             "web": processes.gunicorn_command(f"{host}:{port}", web_workers, *web_args),
             "worker": processes.celery_worker_command(worker_concurrency, "worker@%h", level),
+            # Builds and retrains take minutes: a worker of their own, one at a time, so
+            # events and analyses never wait behind them (docs/operations.md).
+            "builds": processes.celery_worker_command(1, "builds@%h", level, "-Q", settings.BUILD_QUEUE),
             "beat": processes.celery_beat_command(level),
         }
         supervisor = Supervisor(children, cwd=settings.BASE_DIR, env={**os.environ, "LOG_LEVEL": level},
