@@ -23,4 +23,6 @@ def _ensure_periodic_jobs(sender, using="default", apps=None, **kwargs):
             apps.get_model("django_celery_beat", "PeriodicTask")
         except LookupError:
             return  # migrating backwards, or not yet that far
-    schedules.ensure(apps=apps, using=using)
+    from django.conf import settings
+
+    schedules.ensure(apps=apps, using=using, settings=settings)

@@ -7,15 +7,15 @@ task in the app's tasks.py plus one line here."""
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str  # the row's unique name, as the admin shows it
     task: str
     every: tuple[int, str] | None = None  # (10, "seconds")
-    crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week", UTC
+    # "minute hour day_of_month month_of_year day_of_week", UTC; {NAME} is the setting NAME,
+    # read when the row is first made (an admin changes it on the row after that)
+    crontab: str | None = None
     kwargs: str = "{}"
 
 
@@ -27,17 +27,17 @@ PERIODIC_JOBS = (
                 every=(1, "hours"), kwargs='{"trigger": "schedule"}'),
     PeriodicJob("Daily analysis report of each running experiment", "analysis.tasks.analyze_running_experiments",
                 crontab="15 6 * * *", kwargs='{"trigger": "daily"}'),
-    # The hour is read when the row is first made; an admin changes it on the row after that.
     PeriodicJob("Retrain recommenders and gate the new versions", "recommenders.tasks.retrain_recommenders",
-                crontab=f"0 {settings.RETRAIN_HOUR} * * *"),
+                crontab="0 {RETRAIN_HOUR} * * *"),
     PeriodicJob("Queue again the builds whose worker died", "recommenders.tasks.sweep_build_jobs",
                 every=(1, "minutes")),
 )
 
 
-def ensure(jobs=PERIODIC_JOBS, apps=None, using: str = "default") -> None:
+def ensure(jobs=PERIODIC_JOBS, apps=None, using: str = "default", settings=None) -> None:
     """Create the beat rows of `jobs` that do not exist yet (by name). With `apps`, the
-    historical models of a migration or a post_migrate signal."""
+    historical models of a migration or a post_migrate signal; `settings` fills the
+    crontabs' {NAME} fields."""
     if apps is None:
         # Here, not at the top: core's AppConfig imports this module before models may be.
         from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
@@ -53,8 +53,15 @@ def ensure(jobs=PERIODIC_JOBS, apps=None, using: str = "default") -> None:
             every, period = job.every
             schedule["interval"], _ = IntervalSchedule.objects.using(using).get_or_create(every=every, period=period)
         else:
-            minute, hour, day_of_month, month_of_year, day_of_week = job.crontab.split()
+            crontab = job.crontab.format_map({k: getattr(settings, k) for k in _fields(job.crontab)})
+            minute, hour, day_of_month, month_of_year, day_of_week = crontab.split()
             schedule["crontab"], _ = CrontabSchedule.objects.using(using).get_or_create(
                 minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
                 day_of_week=day_of_week, timezone="UTC")
         PeriodicTask.objects.using(using).create(name=job.name, task=job.task, kwargs=job.kwargs, **schedule)
+
+
+def _fields(template: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]

@@ -24,16 +24,25 @@ from recommenders.models import BuildJob
 logger = logging.getLogger(__name__)
 
 
+RUN_TASK = "recommenders.tasks.run_build_job"
+
+
+def send(job_id: int) -> None:
+    """Publish the job's task by name (core.routing puts it on the builds queue)."""
+    from celery import current_app
+
+    current_app.send_task(RUN_TASK, args=[job_id])
+
+
 def enqueue(kind: str = BuildJob.Kind.BUILD, names: list[str] | None = None) -> BuildJob:
     from recommenders import registry
-    from recommenders.tasks import run_build_job
 
     names = list(names or [])
     unknown = sorted(set(names) - set(registry.names()))
     if unknown:
         raise ValueError(f"Unknown recommenders: {', '.join(unknown)}; registered: {', '.join(registry.names())}.")
     job = BuildJob.objects.create(kind=kind, names=names)
-    transaction.on_commit(lambda: run_build_job.delay(job.pk))
+    transaction.on_commit(lambda: send(job.pk))
     return job
 
 
@@ -128,8 +137,6 @@ def run(job_id: int) -> BuildJob | None:
 def sweep() -> list[int]:
     """Queue again the jobs whose worker died (heartbeat silent past BUILD_STALE_SECONDS),
     and fail those that died BUILD_MAX_ATTEMPTS times."""
-    from recommenders.tasks import run_build_job
-
     requeued = []
     stale = BuildJob.objects.filter(state=BuildJob.State.RUNNING, heartbeat_at__lt=_stale_before())
     for job in stale:
@@ -142,6 +149,6 @@ def sweep() -> list[int]:
         if BuildJob.objects.filter(pk=job.pk, state=BuildJob.State.RUNNING, heartbeat_at__lt=_stale_before()).update(
                 state=BuildJob.State.QUEUED, step=f"queued again after its worker stopped answering "
                                                   f"(attempt {job.attempts + 1})"):
-            run_build_job.delay(job.pk)
+            send(job.pk)
             requeued.append(job.pk)
     return requeued

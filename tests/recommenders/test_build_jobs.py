@@ -19,7 +19,7 @@ from tests.conftest import as_user
 def test_queueing_a_build_needs_an_admin_and_known_recommenders(db, experimenter, admin_user, monkeypatch,
                                                                 django_capture_on_commit_callbacks):
     sent = []
-    monkeypatch.setattr("recommenders.tasks.run_build_job.delay", sent.append)
+    monkeypatch.setattr("recommenders.jobs.send", sent.append)
     assert as_user(experimenter).post("/api/v1/recommenders/builds", {"names": ["popularity"]},
                                       format="json").status_code == 403
     admin = as_user(admin_user)
@@ -45,7 +45,7 @@ def test_a_second_delivery_of_a_running_job_does_nothing(world, models_dir):
 
 def test_a_job_whose_worker_died_runs_again_then_fails_after_the_last_attempt(db, settings, monkeypatch):
     sent = []
-    monkeypatch.setattr("recommenders.tasks.run_build_job.delay", sent.append)
+    monkeypatch.setattr("recommenders.jobs.send", sent.append)
     silent = timezone.now() - timedelta(seconds=settings.BUILD_STALE_SECONDS + 5)
     died = BuildJob.objects.create(state=BuildJob.State.RUNNING, heartbeat_at=silent, attempts=1)
     alive = BuildJob.objects.create(state=BuildJob.State.RUNNING, heartbeat_at=timezone.now(), attempts=1)
