@@ -587,3 +587,49 @@ def interleaving_series(block: InterleavingResult) -> dict:
             "lift": [d.delta * 100 for d in days], "low": [d.ci_low * 100 for d in days],
             "high": [d.ci_high * 100 for d in days]}
     return {"metric": "Δ", "unit": "pp", "lines": [line] if days else []}
+
+
+# --- Recommenders page ---------------------------------------------------------------
+
+
+def version_row(v, experiments: list[str]) -> dict:
+    """A built version as the recommenders page shows it: its held-out numbers and what
+    the gate said, in words (v: a ModelVersion)."""
+    gate = v.gate or {}
+    offline = v.offline or {}
+    if not gate:
+        verdict, tone, detail = "not gated", "", "built by hand (build_recommenders or a build job): not gated"
+    elif gate.get("passed"):
+        change = gate.get("ndcg_change")
+        verdict, tone = "passed", "good"
+        detail = ("first version: nothing to compare with" if change is None else
+                  f"NDCG@10 {change:+.4f} against {gate.get('baseline_version')}")
+    else:
+        verdict, tone, detail = "failed: never served", "bad", "; ".join(gate.get("reasons") or [])
+    return {"name": v.name, "version": v.version, "built_at": v.built_at, "build_seconds": v.build_seconds,
+            "size_mb": v.size_bytes / 1e6, "is_active": v.is_active, "servable": v.servable,
+            "ndcg": offline.get("ndcg_at_10"), "users": offline.get("users"),
+            "coverage": None if offline.get("coverage") is None else f"{offline['coverage']:.1%}",
+            "holdout_day": (offline.get("holdout_start") or "")[:10], "verdict": verdict, "tone": tone,
+            "detail": detail, "experiments": experiments, "job": v.build_job_id}
+
+
+def build_job_row(job) -> dict:
+    """A build job with its progress in words: 'step 3 of 7: built pixie' (job: a BuildJob)."""
+    share = job.steps_done / job.steps_total if job.steps_total else None
+    if job.state == "queued":
+        words = job.step or "waiting for the builds worker"
+    elif job.state == "running":
+        words = (f"step {job.steps_done + 1} of {job.steps_total}: {job.step}" if job.steps_total
+                 else job.step or "starting")
+    elif job.state == "failed":
+        words = (job.error.splitlines() or ["failed"])[0]
+    else:
+        summary = job.summary or {}
+        words = summary.get("experiment_note") or f"built {', '.join(summary.get('built', [])) or 'the catalog'}"
+    tone = {"succeeded": "good", "failed": "bad", "running": "warn"}.get(job.state, "")
+    took = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else None
+    return {"id": job.pk, "kind": job.kind, "state": job.state, "tone": tone, "share": share,
+            "percent": None if share is None else round(share * 100), "words": words, "version": job.version,
+            "created_at": job.created_at, "took": None if took is None else f"{took:,.0f} s",
+            "experiment": (job.summary or {}).get("experiment"), "attempts": job.attempts}

@@ -5,9 +5,11 @@ import json
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,8 +35,10 @@ from experiments.selectors import (
     taken_slices,
     timeline,
 )
+from recommenders import jobs as recommender_jobs
 from recommenders import registry
-from recommenders.models import ModelVersion, OfflineEvaluation
+from recommenders import selectors as recommender_selectors
+from recommenders.models import ModelVersion, OfflineEvaluation, RetrainPolicy
 
 ACTIONS = {
     "start": "Start: users in this experiment's slice of the layer begin to be assigned to its variants and "
@@ -481,12 +485,52 @@ def experiment_analyze(request, key):
 
 @login_required
 def recommenders_page(request):
+    """Versions with their gate verdicts and the experiments that pin them, the build
+    jobs with their progress, the surface's retrain policy; admins queue builds here."""
+    is_admin = AdminOnly().has_permission(request, None)
+    if request.method == "POST":
+        if not is_admin:
+            raise PermissionDenied("Only an admin may build recommenders or change the retrain policy.")
+        _recommenders_action(request)
+        return redirect("dashboard:recommenders")
+    pinned_by = recommender_selectors.experiments_by_version()
+    versions = ModelVersion.objects.select_related("build_job").order_by("name", "-built_at")[:100]
+    build_jobs = recommender_selectors.recent_build_jobs(10)
+    policy = RetrainPolicy.objects.filter(surface="closeup").first() or RetrainPolicy(surface="closeup")
     return render(request, "dashboard/recommenders.html", {
         "registered": [{"name": n, "doc": (registry.get(n).__doc__ or "").strip().splitlines()[0:1]}
                        for n in registry.names()],
-        "versions": ModelVersion.objects.order_by("name", "-built_at")[:100],
+        "versions": [p.version_row(v, pinned_by.get((v.name, v.version), [])) for v in versions],
         "evaluations": OfflineEvaluation.objects.order_by("dataset", "-ndcg")[:100],
+        "jobs": [p.build_job_row(j) for j in build_jobs],
+        "working": any(j.state in ("queued", "running") for j in build_jobs),
+        "policy": policy, "is_admin": is_admin,
+        "retrain": {k: getattr(settings, f"RETRAIN_{k.upper()}") for k in (
+            "enabled", "hour", "window_days", "holdout_days", "gate_max_ndcg_drop", "gate_max_coverage_drop",
+            "gate_min_users")},
     })
+
+
+def _recommenders_action(request) -> None:
+    what = request.POST.get("what")
+    if what in ("build", "retrain"):
+        with transaction.atomic():
+            job = recommender_jobs.enqueue(what, [])
+        messages.success(request, f"{'Build' if what == 'build' else 'Retrain'} #{job.pk} queued on the builds queue.")
+    elif what == "policy":
+        try:
+            traffic = float(request.POST.get("traffic_percent", "10"))
+        except ValueError:
+            traffic = -1.0
+        design = request.POST.get("design", "interleaving")
+        if not 0.1 <= traffic <= 100 or design not in RetrainPolicy.Design.values:
+            messages.error(request, "Traffic must be a percentage between 0.1 and 100, and the design interleaving "
+                                    "or ab.")
+            return
+        RetrainPolicy.objects.update_or_create(surface="closeup", defaults={
+            "auto_experiment": request.POST.get("auto_experiment") == "on", "design": design,
+            "traffic_percent": traffic})
+        messages.success(request, "Retrain policy saved.")
 
 
 @login_required

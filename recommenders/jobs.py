@@ -66,8 +66,9 @@ class Progress:
     """What the job is doing, written to its row as it goes; the heartbeat is written
     from a thread of its own, since one model's fit can take longer than the stale limit."""
 
-    def __init__(self, job: BuildJob):
+    def __init__(self, job: BuildJob, echo=None):
         self.job = job
+        self.echo = echo  # called with the job after each change (a command's progress bar)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"build-job-{job.pk}-heartbeat", daemon=True)
 
@@ -91,19 +92,26 @@ class Progress:
     def total(self, steps: int) -> None:
         self.job.steps_total = steps
         BuildJob.objects.filter(pk=self.job.pk).update(steps_total=steps)
+        self._echo()
 
     def doing(self, what: str) -> None:
         self.job.step = what[:200]
         BuildJob.objects.filter(pk=self.job.pk).update(step=self.job.step, heartbeat_at=timezone.now())
+        self._echo()
 
     def done(self, what: str) -> None:
         self.job.steps_done += 1
         self.job.step = what[:200]
         BuildJob.objects.filter(pk=self.job.pk).update(steps_done=self.job.steps_done, step=self.job.step,
                                                        heartbeat_at=timezone.now())
+        self._echo()
+
+    def _echo(self) -> None:
+        if self.echo:
+            self.echo(self.job)
 
 
-def run(job_id: int) -> BuildJob | None:
+def run(job_id: int, echo=None) -> BuildJob | None:
     """Run a queued job to its end; idempotent (a second delivery does nothing)."""
     from recommenders import retraining, services
 
@@ -112,7 +120,7 @@ def run(job_id: int) -> BuildJob | None:
         return None
     BuildJob.objects.filter(pk=job.pk).update(attempts=job.attempts + 1)
     try:
-        with Progress(job) as progress:
+        with Progress(job, echo) as progress:
             if job.kind == BuildJob.Kind.RETRAIN:
                 summary = retraining.retrain(job=job, progress=progress)
                 version = summary.get("version", "")

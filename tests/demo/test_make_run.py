@@ -35,7 +35,8 @@ def _celery_worker_master(serve_pid: int) -> int:
     for pid in processes.process_family(serve_pid)[1:]:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read().split(b"\0")
-        if b"worker" in cmdline and any(b"celery" in part for part in cmdline):
+        # The events and analyses worker, not the builds one (hostname builds@%h).
+        if b"worker@%h" in cmdline and any(b"celery" in part for part in cmdline):
             parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
             if parent == serve_pid:
                 return pid
@@ -95,7 +96,7 @@ def test_make_run_stays_up_under_load_and_brings_back_a_killed_worker(tmp_path):
     output = log_path.read_text()
     assert output.count("exited with code") == 1, output[-3000:]
     assert "worker exited with code" in output
-    assert "Stopped web, worker, beat, simulator." in output
+    assert "Stopped web, worker, builds, beat, simulator." in output
     # Quiet by default: no access log, no task log, no error on a clean stop.
     for noise in ("ERROR", "CRITICAL", "Traceback", '"GET /', "succeeded in"):
         assert noise not in output, f"{noise!r} in the console:\n{output[-3000:]}"

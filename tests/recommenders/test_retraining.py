@@ -136,3 +136,32 @@ def test_nothing_in_the_window_is_a_clear_failure(world, models_dir, settings):
     Interaction.objects.update(at=timezone.now() - timedelta(days=400))
     with pytest.raises(retraining.RetrainError, match="no interactions or logged engagements"):
         retraining.retrain()
+
+
+def test_the_recommenders_page_shows_gate_verdicts_linked_experiments_and_jobs(dated_world, viewer, admin_user,
+                                                                              settings, monkeypatch):
+    surfaces.set_default(surface="closeup", stage="whole", recommender={"name": "pixie", "params": {}}, actor=None,
+                         source="test")
+    _policy()
+    passed = retraining.retrain()
+    settings.RETRAIN_GATE_MAX_NDCG_DROP = -1.0
+    failed = retraining.retrain(now=timezone.now() + timedelta(seconds=1))
+
+    page = as_user(viewer).get("/recommenders").content.decode()
+    assert passed["experiment"] in page  # linked from both versions it pins
+    assert page.count(f'href="/experiments/{passed["experiment"]}/"') >= 2
+    assert "failed: never served" in page and "below the version in use" in page
+    assert f'{passed["gate"]["pixie"]["ndcg_at_10"]:.4f}' in page
+    assert failed["version"] in page
+    assert "Retrain now" not in page  # a viewer reads; only admins queue builds
+
+    sent = []
+    monkeypatch.setattr("recommenders.jobs.send", sent.append)
+    admin = as_user(admin_user)
+    assert as_user(viewer).post("/recommenders", {"what": "retrain"}).status_code == 403
+    admin.post("/recommenders", {"what": "policy", "design": "ab", "traffic_percent": "7.5"})
+    policy = RetrainPolicy.objects.get(surface="closeup")
+    assert (policy.auto_experiment, policy.design, policy.traffic_percent) == (False, "ab", 7.5)
+    refused = admin.post("/recommenders", {"what": "policy", "design": "ab", "traffic_percent": "0"}, follow=True)
+    assert "between 0.1 and 100" in refused.content.decode()
+    assert RetrainPolicy.objects.get(surface="closeup").traffic_percent == 7.5

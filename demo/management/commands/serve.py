@@ -1,5 +1,6 @@
-"""`make run`'s supervisor command: the web server, a Celery worker, Celery beat and
-the demo's simulator, each restarted if it dies, all stopped together on Ctrl-C."""
+"""`make run`'s supervisor command: the web server, a Celery worker, a builds worker,
+Celery beat and the demo's simulator, each restarted if it dies, all stopped together
+on Ctrl-C."""
 
 import os
 import signal
@@ -15,7 +16,8 @@ from demo.supervisor import Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run gunicorn, a Celery worker, Celery beat (and the demo simulator) until Ctrl-C, restarting any that dies."
+    help = ("Run gunicorn, a Celery worker, a builds worker, Celery beat (and the demo simulator) until Ctrl-C, "
+            "restarting any that dies.")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=settings.SERVE_HOST)
