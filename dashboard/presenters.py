@@ -597,8 +597,10 @@ def version_row(v, experiments: list[str]) -> dict:
     the gate said, in words (v: a ModelVersion)."""
     gate = v.gate or {}
     offline = v.offline or {}
-    if not gate:
-        verdict, tone, detail = "not gated", "", "built by hand (build_recommenders or a build job): not gated"
+    if v.name == "catalog":
+        verdict, tone, detail = "—", "", "the pins and histories the versions of this build were made on"
+    elif not gate:
+        verdict, tone, detail = "not gated", "", "a full build (build_recommenders or Build all now)"
     elif gate.get("passed"):
         change = gate.get("ndcg_change")
         verdict, tone = "passed", "good"

@@ -498,8 +498,7 @@ def recommenders_page(request):
     build_jobs = recommender_selectors.recent_build_jobs(10)
     policy = RetrainPolicy.objects.filter(surface="closeup").first() or RetrainPolicy(surface="closeup")
     return render(request, "dashboard/recommenders.html", {
-        "registered": [{"name": n, "doc": (registry.get(n).__doc__ or "").strip().splitlines()[0:1]}
-                       for n in registry.names()],
+        "registered": [{"name": n, "doc": [registry.get(n).description]} for n in registry.names()],
         "versions": [p.version_row(v, pinned_by.get((v.name, v.version), [])) for v in versions],
         "evaluations": OfflineEvaluation.objects.order_by("dataset", "-ndcg")[:100],
         "jobs": [p.build_job_row(j) for j in build_jobs],
