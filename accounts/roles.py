@@ -12,8 +12,8 @@ EXPERIMENTER = "experimenter"
 ADMIN = "admin"
 ROLES = (VIEWER, EXPERIMENTER, ADMIN)
 
-PRODUCT_APPS = ("experiments", "events", "recommenders", "analysis")
-EXPERIMENTER_WRITES_APPS = ("experiments", "analysis")
+PRODUCT_APPS = ("experiments", "events", "recommenders", "analysis", "alerts")
+EXPERIMENTER_WRITES_APPS = ("experiments", "analysis", "alerts")
 
 
 def _role_permissions(role: str, using: str):

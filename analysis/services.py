@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from analysis import results as R
 from analysis import selectors
 from analysis.models import AnalysisReport, Metric
+from analysis.notifications import analysis_finished
 from analysis.report import (
     AnalysisSettings,
     DailySeries,
@@ -263,6 +264,7 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
                 duration_ms=int((time.perf_counter() - clock) * 1000), error=f"{type(exc).__name__}: {exc}",
                 settings=analysis_settings(experiment, segment_by, cuped).to_json(), **fields,
             )
+            _announce(report)
             raise AnalysisFailed(report) from exc
         report = AnalysisReport.objects.create(
             status=AnalysisReport.Status.SUCCEEDED, computed_at=datetime.now(UTC),
@@ -274,9 +276,17 @@ def run_analysis(experiment: Experiment, trigger: str = AnalysisReport.Trigger.M
                 health=data_health(experiment, window, as_of)).to_json(),
             **fields,
         )
+    _announce(report)
     if progress:
         progress(STEPS[4])
     return report
+
+
+def _announce(report: AnalysisReport) -> None:
+    """Alerts listen (analysis.failed, srm.flagged, …), once the report is committed."""
+    report_id = report.pk
+    transaction.on_commit(lambda: analysis_finished.send_robust(sender=AnalysisReport, report_id=report_id),
+                          robust=True)
 
 
 def data_health(experiment: Experiment, window: PhaseWindow | None, as_of: datetime) -> DataHealth:

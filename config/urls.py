@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("serving.api.urls")),
     path("", include("recommenders.api.urls")),
     path("", include("analysis.api.urls")),
+    path("", include("alerts.api.urls")),
 ]
 
 urlpatterns = [

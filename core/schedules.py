@@ -31,6 +31,8 @@ PERIODIC_JOBS = (
                 crontab="0 {RETRAIN_HOUR} * * *"),
     PeriodicJob("Queue again the builds whose worker died", "recommenders.tasks.sweep_build_jobs",
                 every=(1, "minutes")),
+    PeriodicJob("Send webhook and email alerts whose retry is due", "alerts.tasks.sweep_deliveries",
+                every=(10, "seconds")),
 )
 
 

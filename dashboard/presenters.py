@@ -635,3 +635,17 @@ def build_job_row(job) -> dict:
             "percent": None if share is None else round(share * 100), "words": words, "version": job.version,
             "created_at": job.created_at, "took": None if took is None else f"{took:,.0f} s",
             "experiment": (job.summary or {}).get("experiment"), "attempts": job.attempts}
+
+
+# --- Alerts page -----------------------------------------------------------------------
+
+
+def delivery_row(d) -> dict:
+    """A delivery as the log shows it: where it went and each attempt's answer (d: a Delivery)."""
+    codes = [str(h["status_code"]) if h.get("status_code") is not None else "no answer" for h in d.history]
+    tone = {"delivered": "good", "failed": "bad", "retrying": "warn"}.get(d.state, "")
+    return {"id": str(d.id), "created_at": d.created_at, "event": d.event,
+            "experiment": (d.payload.get("experiment") or {}).get("key"),
+            "to": d.webhook.url if d.webhook_id else d.recipient, "channel": d.channel, "state": d.state,
+            "tone": tone, "attempts": d.attempts, "codes": " → ".join(codes) or "—", "error": d.error,
+            "next_attempt_at": d.next_attempt_at}

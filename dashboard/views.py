@@ -16,6 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from alerts import selectors as alert_selectors
+from alerts import services as alert_services
+from alerts.conditions import EVENTS
+from alerts.models import Webhook
 from analysis import selectors as analysis_selectors
 from analysis import services as analysis_services
 from analysis.models import AnalysisReport, Metric
@@ -588,3 +592,30 @@ def _change_surface(request, surface) -> None:
         holdouts.end(surface=surface, actor=request.user)
     else:
         raise ValidationError({"form": ["Unknown change."]})
+
+
+@login_required
+def alerts_page(request):
+    """Webhooks with their health and the delivery log; experimenters register here."""
+    can_register = request.user.has_perm("alerts.add_webhook")
+    if request.method == "POST":
+        if not can_register:
+            raise PermissionDenied("Your role cannot register webhooks.")
+        form = request.POST
+        try:
+            if form.get("what") == "remove":
+                Webhook.objects.filter(pk=form.get("webhook")).delete()
+                messages.success(request, "Webhook removed.")
+            else:
+                webhook = alert_services.register(url=form.get("url", ""), events=form.getlist("events"),
+                                                  secret=form.get("secret", ""),
+                                                  description=form.get("description", "")[:200], owner=request.user)
+                messages.success(request, f"Webhook {webhook.url} registered.")
+        except ValidationError as exc:
+            _say_errors(request, exc, prefix="")
+        return redirect("dashboard:alerts")
+    return render(request, "dashboard/alerts.html", {
+        "webhooks": alert_selectors.webhooks(), "deliveries": [p.delivery_row(d) for d in
+                                                               alert_selectors.deliveries(limit=100)],
+        "events": EVENTS, "can_register": can_register, "timeout": settings.WEBHOOK_TIMEOUT_SECONDS,
+    })

@@ -122,6 +122,8 @@ class Experiment(models.Model):
     primary_metric = models.CharField(max_length=64, default="closeup_ctr")
     guardrail_metrics = models.JSONField(default=list, blank=True)
     minimum_detectable_effect = models.FloatField(default=0.02, help_text="relative, as a fraction: 0.02 is 2%")
+    # Alerts (docs/operations.md): pause by itself when an analysis finds a guardrail regressed.
+    pause_on_guardrail_regression = models.BooleanField(default=False)
     # The variant bucket space's split, as [[start, end, variant key], ...] (see assignment.py).
     allocation = models.JSONField(default=list, editable=False)
     shipped_variant = models.CharField(max_length=64, blank=True)
@@ -240,6 +242,7 @@ class AuditLog(models.Model):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="audit_log")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     action = models.CharField(max_length=32)
+    note = models.CharField(max_length=500, blank=True, help_text="why, when the platform acted by itself")
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     at = models.DateTimeField(auto_now_add=True)

@@ -32,6 +32,7 @@ from experiments.models import (
     SurfaceDefault,
     Variant,
 )
+from experiments.notifications import lifecycle_changed
 from experiments.selectors import free_slices, share_text, taken_slices
 
 Status = Experiment.Status
@@ -45,7 +46,7 @@ TRANSITIONS = {
 }
 
 # What PATCH may change, by status. Key, surface, layer, salt and the variant set never change.
-ALWAYS_EDITABLE = {"name", "description", "hypothesis", "end_at"}
+ALWAYS_EDITABLE = {"name", "description", "hypothesis", "end_at", "pause_on_guardrail_regression"}
 EDITABLE = {
     Status.DRAFT: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids", "targeting", "layer_buckets",
                                      "primary_metric", "guardrail_metrics", "minimum_detectable_effect"},
@@ -79,6 +80,7 @@ def snapshot(experiment: Experiment) -> dict:
         "primary_metric": experiment.primary_metric,
         "guardrail_metrics": experiment.guardrail_metrics,
         "minimum_detectable_effect": experiment.minimum_detectable_effect,
+        "pause_on_guardrail_regression": experiment.pause_on_guardrail_regression,
         "allocation": experiment.allocation,
         "shipped_variant": experiment.shipped_variant,
         "phase": experiment.phases.order_by("-number").values_list("number", flat=True).first(),
@@ -90,10 +92,10 @@ def snapshot(experiment: Experiment) -> dict:
     }
 
 
-def _audit(experiment, actor, action, before, after):
+def _audit(experiment, actor, action, before, after, note: str = ""):
     AuditLog.objects.create(
         experiment=experiment, actor=actor if getattr(actor, "pk", None) else None,
-        action=action, before=before, after=after,
+        action=action, before=before, after=after, note=note[:500],
     )
 
 
@@ -325,7 +327,7 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
     if experiment.started_at is not None:  # before the fields change: it reads the old traffic and weights
         _record_phase_change(experiment, {k: v.weight for k, v in variants.items()}, changes, timezone.now())
     for field in ("name", "description", "hypothesis", "end_at", "traffic_percent", "targeting", "primary_metric",
-                  "guardrail_metrics", "minimum_detectable_effect"):
+                  "guardrail_metrics", "minimum_detectable_effect", "pause_on_guardrail_regression"):
         if field in changes:
             setattr(experiment, field, changes[field])
     if "layer_buckets" in changes:
@@ -379,7 +381,7 @@ def _opened_while_paused(experiment: Experiment, phase: Phase) -> bool:
 
 @transaction.atomic
 def transition(experiment: Experiment, action: str, *, actor, variant: str | None = None,
-               rollout: list | None = None, hold_hours: float | None = None) -> Experiment:
+               rollout: list | None = None, hold_hours: float | None = None, note: str = "") -> Experiment:
     experiment = Experiment.objects.select_for_update().get(pk=experiment.pk)
     if holdouts.measures_holdout(experiment):
         raise ValidationError({"status": [
@@ -421,7 +423,12 @@ def transition(experiment: Experiment, action: str, *, actor, variant: str | Non
         experiment.stopped_at = now
     experiment.status = target
     experiment.save()
-    _audit(experiment, actor, action, before, snapshot(experiment))
+    _audit(experiment, actor, action, before, snapshot(experiment), note)
+    # Alerts listen (experiment.lifecycle); only once the change is committed.
+    experiment_id, actor_id = experiment.pk, getattr(actor, "pk", None)
+    transaction.on_commit(lambda: lifecycle_changed.send_robust(
+        sender=Experiment, experiment_id=experiment_id, action=action, status=target, actor_id=actor_id,
+        note=note, variant=variant), robust=True)
     return experiment
 
 

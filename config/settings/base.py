@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "recommenders",
     "serving",
     "analysis",
+    "alerts",
     "dashboard",
     "demo",
 ]
@@ -342,6 +343,25 @@ RETRAIN_RECOMMENDERS = env.list("RETRAIN_RECOMMENDERS", default=[])
 RETRAIN_GATE_MAX_NDCG_DROP = env.float("RETRAIN_GATE_MAX_NDCG_DROP", default=0.01)
 RETRAIN_GATE_MAX_COVERAGE_DROP = env.float("RETRAIN_GATE_MAX_COVERAGE_DROP", default=0.02)
 RETRAIN_GATE_MIN_USERS = env.int("RETRAIN_GATE_MIN_USERS", default=30)
+
+# --- Alerts: webhooks and email (docs/operations.md, "Alerts") ---------------------
+# Webhook targets must resolve to public addresses (server-side request forgery);
+# true lets them reach loopback and private networks, for development and tests.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Attempts per delivery, the first retry's wait (doubling after each failure, at most an
+# hour), and the failed attempts in a row after which a webhook is shown as failing.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=2.0)
+WEBHOOK_FAILING_AFTER = env.int("WEBHOOK_FAILING_AFTER", default=5)
+# The same alerts by email to the experiment's owner, through Django's email backend.
+ALERT_EMAILS = env.bool("ALERT_EMAILS", default=True)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="pinpoint@localhost")
+# Where people open Pinpoint: the links in alerts (make run sets it to its own address).
+PUBLIC_URL = env("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- Live user history ------------------------------------------------------------
 # Clicks and saves reach the closeup's history within seconds, not at the next build

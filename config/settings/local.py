@@ -11,3 +11,5 @@ LOG_FORMAT = env("LOG_FORMAT", default="text")
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
 LOG_LEVEL = LOG_LEVEL_FROM_ENV or "WARNING"
 LOGGING["root"]["level"] = LOG_LEVEL  # noqa: F405
+# A receiver on this machine (a test server, a local Slack bridge) is the usual target here.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=True)

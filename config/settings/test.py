@@ -43,3 +43,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "NAME": str(VAR_DIR / "analysis-sqlite-check.sqlite3"),
         "TEST": {"NAME": str(VAR_DIR / f"test-sqlite-{os.getpid()}.sqlite3")},
     }
+# The tests' webhook receivers listen on 127.0.0.1.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True

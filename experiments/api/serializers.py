@@ -71,6 +71,9 @@ class ExperimentCreateSerializer(serializers.Serializer):
     guardrail_metrics = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
     minimum_detectable_effect = serializers.FloatField(min_value=0, required=False, default=0.02)
     end_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    pause_on_guardrail_regression = serializers.BooleanField(
+        required=False, default=False,
+        help_text="pause by itself when an analysis finds a guardrail regressed (an alert says so)")
 
 
 class ExperimentUpdateSerializer(serializers.Serializer):
@@ -91,6 +94,7 @@ class ExperimentUpdateSerializer(serializers.Serializer):
     primary_metric = serializers.CharField(max_length=64, required=False)
     guardrail_metrics = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
     minimum_detectable_effect = serializers.FloatField(min_value=0, required=False)
+    pause_on_guardrail_regression = serializers.BooleanField(required=False)
 
 
 class ShipSerializer(serializers.Serializer):
@@ -128,8 +132,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
         fields = [
             "key", "name", "hypothesis", "description", "owner", "surface", "design", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
-            "minimum_detectable_effect", "variants", "phases", "shipped_variant", "rollout", "started_at",
-            "stopped_at", "end_at", "created_at", "updated_at", "overshadowed_by",
+            "minimum_detectable_effect", "pause_on_guardrail_regression", "variants", "phases", "shipped_variant",
+            "rollout", "started_at", "stopped_at", "end_at", "created_at", "updated_at", "overshadowed_by",
         ]
         read_only_fields = fields
 
