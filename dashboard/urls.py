@@ -15,5 +15,6 @@ urlpatterns = [
     path("experiments/<slug:key>/analyze", views.experiment_analyze, name="experiment-analyze"),
     path("experiments/<slug:key>/<slug:action>", views.experiment_action, name="experiment-action"),
     path("recommenders", views.recommenders_page, name="recommenders"),
+    path("recommenders/offline-online", views.offline_online_page, name="offline-online"),
     path("surfaces/<slug:surface>", views.surface_page, name="surface"),
 ]

@@ -34,6 +34,7 @@ from experiments.selectors import (
     timeline,
 )
 from recommenders import registry
+from recommenders import selectors as recommender_selectors
 from recommenders.models import ModelVersion, OfflineEvaluation
 
 ACTIONS = {
@@ -419,8 +420,10 @@ def experiment_results(request, key):
                "phase": phase, "phases": phases, "current_phase": phases[-1].number if phases else None,
                "can_analyze": perms.can_analyze(request.user),
                "history": AnalysisReport.objects.filter(experiment=e).defer("results")[:20]}
-    if report is not None:
-        result = Report.from_json(report.results or {})
+    result = Report.from_json(report.results or {}) if report is not None else None
+    context["offline"] = p.offline_beside_online(recommender_selectors.experiment_offline(e), result, cuped,
+                                                 sequential)
+    if result is not None:
         blocks = []
         for role, title in (("primary", "Primary metric"), ("guardrail", "Guardrails"), ("secondary", "Other metrics")):
             for metric in result.metrics:
@@ -487,6 +490,16 @@ def recommenders_page(request):
         "versions": ModelVersion.objects.order_by("name", "-built_at")[:100],
         "evaluations": OfflineEvaluation.objects.order_by("dataset", "-ndcg")[:100],
     })
+
+
+@login_required
+def offline_online_page(request):
+    """Across finished experiments (running ones too when asked): does offline NDCG predict
+    the online result here?"""
+    running = request.GET.get("running") == "1"
+    rows, summary = analysis_selectors.offline_online(include_running=running)
+    return render(request, "dashboard/offline_online.html", {"running": running,
+                                                             "table": p.offline_online_table(rows, summary)})
 
 
 @login_required
