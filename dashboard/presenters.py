@@ -722,6 +722,9 @@ def offline_online_table(rows: list[OfflineOnlineRow], summary: Summary) -> dict
             "lower_is_better": any(r.online is not None and not r.online.higher_is_better for r in rows)}
 
 
+MIN_FOR_P_VALUE = 10
+
+
 def summary_sentence(rows: list[OfflineOnlineRow], s: Summary) -> str:
     experiments = len({r.experiment for r in rows})
     if not experiments:
@@ -733,8 +736,11 @@ def summary_sentence(rows: list[OfflineOnlineRow], s: Summary) -> str:
         out += f"; of the {s.directed:,} where both moved, {s.agree:,} agree in direction"
     out += "."
     if s.spearman is not None:
+        p = p_text(s.spearman_p)
+        # scipy's p-value of ρ is an approximation that means little on a handful of pairs.
+        p = (f"p {p}" if p.startswith("<") else f"p = {p}") if s.paired >= MIN_FOR_P_VALUE else "too few for a p-value"
         out += (f" Spearman rank correlation of the offline change with the online result: "
-                f"ρ = {s.spearman:+.2f} (p = {p_text(s.spearman_p)}, {s.paired:,} pairs).")
+                f"ρ = {s.spearman:+.2f} ({s.paired:,} pairs; {p}).")
     else:
         out += f" A rank correlation needs at least {MIN_FOR_CORRELATION} pairs ({s.paired:,} so far)."
     return out
