@@ -10,7 +10,7 @@ from scipy import stats
 from experiments import services
 from recommenders.models import ModelVersion
 from tests.conftest import as_user
-from tests.dashboard.conftest import simulated_experiment
+from tests.dashboard.conftest import interleaved_experiment, simulated_experiment
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +126,23 @@ def test_the_pages_link_to_it(viewer):
     assert 'href="/recommenders/offline-online"' in client.get("/recommenders").content.decode()
     page = client.get("/recommenders/offline-online").content.decode()
     assert page.count('href="/recommenders/offline-online"') >= 1 and "No finished experiment yet." in page
+
+
+def test_an_interleaving_experiment_shows_the_preference_delta_in_points(experimenter):
+    for name, ndcg in (("popularity", 0.08), ("ranker", 0.11)):
+        ModelVersion.objects.create(name=name, version="v1", path="/nowhere", build_seconds=1, size_bytes=1,
+                                    is_active=True, offline={"ndcg_at_10": ndcg, "coverage": 0.3, "users": 500,
+                                                             "holdout_start": "2026-12-07T00:00:00+00:00",
+                                                             "holdout_end": "2026-12-08T00:00:00+00:00"})
+    e = interleaved_experiment(experimenter, "pop-vs-ranker", click={"popularity": 0.05, "ranker": 0.12})
+    services.transition(e, "stop", actor=experimenter)
+    client = as_user(experimenter)
+    block = client.get("/api/v1/experiments/pop-vs-ranker/results").json()["interleaving"]
+
+    page = client.get("/experiments/pop-vs-ranker/results").content.decode()
+
+    delta = f"Δ {block['delta'] * 100:+.1f} pp [{block['ci_low'] * 100:+.1f} pp, {block['ci_high'] * 100:+.1f} pp]"
+    assert (f"Offline, ranker&#x27;s NDCG@10 is {(0.11 - 0.08) / 0.08 * 100:.1f}% above popularity&#x27;s on the "
+            f"held-out day 2026-12-07; online, users&#x27; preference for its pins is {delta}.") in page
+    (row,) = client.get("/api/v1/recommenders/offline-online").json()["rows"]
+    assert row["online"]["kind"] == "preference_delta" and row["online"]["value"] == block["delta"]
