@@ -274,7 +274,10 @@ def experiment_detail(request, key):
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
     overshadowed = overshadowed_by(e) if e.status in (Experiment.Status.RUNNING, Experiment.Status.DRAFT,
                                                       Experiment.Status.PAUSED) else []
+    offline = {r["variant"]: r for r in p.offline_beside_online(recommender_selectors.experiment_offline(e),
+                                                                 None)["rows"]}
     return render(request, "dashboard/experiment_detail.html", {
+        "variant_rows": [{"v": v, "offline": offline.get(v.key)} for v in e.variants.all()],
         "overshadowed": [dict(o, percent=f"{o['share'] * 100:.0f}%") for o in overshadowed],
         "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
         "power": power, "planner": planner,

@@ -146,3 +146,12 @@ def test_an_interleaving_experiment_shows_the_preference_delta_in_points(experim
             f"held-out day 2026-12-07; online, users&#x27; preference for its pins is {delta}.") in page
     (row,) = client.get("/api/v1/recommenders/offline-online").json()["rows"]
     assert row["online"]["kind"] == "preference_delta" and row["online"]["value"] == block["delta"]
+
+
+def test_the_experiment_page_lists_each_variants_version_and_offline_ndcg(experimenter):
+    e = finished(experimenter, "detail-offline", 4, (0.1012, 0.1043), {"control": 0.05, "treatment": 0.05})
+
+    page = as_user(experimenter).get(f"/experiments/{e.key}/").content.decode()
+
+    assert "pix-4" in page and "0.1043" in page and "held-out day 2026-11-04" in page
+    assert f'href="/experiments/{e.key}/results#offline"' in page
