@@ -6,6 +6,7 @@ from django.conf import settings as django_settings
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from analysis import offline_online as oo
 from analysis.metric_kinds import registry as metric_kinds
 from analysis.models import AnalysisReport, Metric
 from analysis.report import Report
@@ -13,6 +14,7 @@ from analysis.stats import power as power_stats
 from analysis.sufficient_statistics import MetricSpec, baseline_moments, plan, product_pairs
 from experiments.assignment import BUCKETS
 from experiments.models import Experiment, Phase
+from recommenders import selectors as recommender_selectors
 
 
 def metrics_for(experiment) -> list[tuple[Metric, str]]:
@@ -187,3 +189,26 @@ def power_plan(experiment, p: dict, now: datetime) -> dict:
         "observed": observed.to_json() if observed else None,
     }
     return out
+
+
+FINISHED = (Experiment.Status.STOPPED, Experiment.Status.SHIPPED)
+UNFINISHED = (Experiment.Status.RUNNING, Experiment.Status.PAUSED)
+MAX_OFFLINE_ONLINE_EXPERIMENTS = 500
+
+
+def offline_online(include_running: bool = False) -> tuple[list[oo.Row], oo.Summary]:
+    """Every finished experiment's treatments (running and paused ones too when asked),
+    newest first: offline NDCG change beside the online result of the latest report of its
+    current phase, and the summary over them. A fixed number of queries."""
+    statuses = FINISHED + (UNFINISHED if include_running else ())
+    experiments = list(Experiment.objects.filter(status__in=statuses)
+                       .order_by(Coalesce("stopped_at", "started_at").desc(nulls_last=True), "-id")
+                       [:MAX_OFFLINE_ONLINE_EXPERIMENTS])
+    offline = recommender_selectors.offline_of_experiments(experiments)
+    reports = latest_reports(e.pk for e in experiments)
+    rows = []
+    for e in experiments:
+        report = reports[e.pk][0]
+        result = Report.from_json(report.results or {}) if report else None
+        rows += oo.rows_of(e.key, e.name, e.status, e.design, offline[e.pk], result)
+    return rows, oo.summarize(rows)

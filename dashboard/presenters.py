@@ -4,8 +4,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+from analysis.offline_online import MIN_FOR_CORRELATION, OnlineReading, Summary, online_reading
+from analysis.offline_online import Row as OfflineOnlineRow
 from analysis.report import Comparison, GuardrailTest, InterleavingResult, MetricCap, MetricResult, Report
 from analysis.results import NOTHING_TO_TEST, UNDEFINED_VALUE
+from recommenders.offline_compare import ExperimentOffline, OfflineDifference
 
 
 def pct(x, digits=2) -> str:
@@ -649,3 +652,155 @@ def delivery_row(d) -> dict:
             "to": d.webhook.url if d.webhook_id else d.recipient, "channel": d.channel, "state": d.state,
             "tone": tone, "attempts": d.attempts, "codes": " → ".join(codes) or "—", "error": d.error,
             "next_attempt_at": d.next_attempt_at}
+# --- Offline beside online ----------------------------------------------------------
+
+
+def ndcg_text(x) -> str:
+    return "—" if x is None else f"{x:.4f}"
+
+
+def share_text(x) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def offline_change_text(d: OfflineDifference | None) -> str:
+    """"+3.1% (+0.0042)": relative first, as the online lift beside it."""
+    if d is None or not d.comparable:
+        return "—"
+    absolute = f"{d.ndcg_change:+.4f}"
+    return f"{pct(d.ndcg_relative_change, 1)} ({absolute})" if d.ndcg_relative_change is not None else absolute
+
+
+def online_text(o: OnlineReading | None) -> str:
+    """The treatment's online number as its results table shows it: a relative lift in %,
+    a preference Δ in points, with the 95% interval in brackets."""
+    if o is None or o.value is None:
+        return "no online result yet"
+    fmt = delta_text if o.kind == "preference_delta" else pct
+    interval = f" [{fmt(o.ci_low)}, {fmt(o.ci_high)}]" if o.ci_low is not None and o.ci_high is not None else ""
+    return f"{'Δ ' if o.kind == 'preference_delta' else ''}{fmt(o.value)}{interval}"
+
+
+def online_verdict(o: OnlineReading | None) -> tuple[str, str]:
+    if o is None or o.value is None:
+        return "no result", "neutral"
+    if not o.enough_data:
+        return "not enough data yet", "neutral"
+    if not o.significant:
+        return "not significant", "neutral"
+    better = (o.improvement or 0) > 0
+    return ("significantly better", "good") if better else ("significantly worse", "bad")
+
+
+def agreement_text(agrees: bool | None) -> tuple[str, str]:
+    if agrees is None:
+        return "—", "neutral"
+    return ("agree", "good") if agrees else ("disagree", "bad")
+
+
+def offline_sentence(d: OfflineDifference, online: OnlineReading | None) -> str:
+    """"Offline, retrained's NDCG@10 is 3.1% above in-use's on the held-out day 2026-12-07;
+    online, its click-through rate is +1.20% [-0.40%, +2.80%]"."""
+    if d.comparable and d.ndcg_relative_change is not None:
+        change = d.ndcg_relative_change
+        how = (f"{abs(change) * 100:.1f}% above" if change > 0 else f"{abs(change) * 100:.1f}% below" if change < 0
+               else "the same as")
+        offline = f"Offline, {d.variant}'s NDCG@10 is {how} {d.baseline}'s on the {d.source}"
+    elif d.comparable:
+        offline = f"Offline, {d.variant}'s NDCG@10 is {d.ndcg_change:+.4f} against {d.baseline}'s on the {d.source}"
+    else:
+        offline = f"Offline, no comparison of {d.variant} with {d.baseline} ({d.reason})"
+    if online is None or online.value is None:
+        return f"{offline}; online, no result yet."
+    if online.kind == "preference_delta":
+        return f"{offline}; online, users' preference for its pins is {online_text(online)}."
+    return f"{offline}; online, its {online.metric} is {online_text(online)}."
+
+
+def page_reading(report: Report | None, variant: str, cuped: bool, sequential: bool) -> OnlineReading | None:
+    """The online result as the page's toggles read it, so the section never shows another
+    number than the metric table above it."""
+    if report is None or report.interleaving is not None or report.primary is None:
+        return online_reading(report, variant)
+    c = next((c for c in report.primary.comparisons if c.variant == variant), None)
+    if c is None:
+        return None
+    x = chosen(c, cuped, sequential)
+    return OnlineReading("relative_lift", report.primary.name, x.relative_lift, x.ci_low, x.ci_high, x.significant,
+                         report.primary.direction != "lower", x.enough_data)
+
+
+def offline_beside_online(offline: ExperimentOffline, report: Report | None, cuped: bool = False,
+                          sequential: bool = False) -> dict:
+    """The results page's section: each variant's offline numbers, each treatment's offline
+    change beside its online result, one sentence per treatment."""
+    differences = {d.variant: d for d in offline.differences}
+    readings = {d.variant: page_reading(report, d.variant, cuped, sequential) for d in offline.differences}
+    rows = []
+    for v in offline.variants:
+        n, d = v.numbers, differences.get(v.variant)
+        online = readings.get(v.variant)
+        words, css = online_verdict(online)
+        rows.append({
+            "variant": v.variant, "is_control": v.is_control,
+            "recommender": f"{v.recommender}@{v.version}" if v.version else f"{v.recommender} (no version)",
+            "ndcg": ndcg_text(n.ndcg_at_10 if n else None), "coverage": share_text(n.coverage if n else None),
+            "users": f"{n.users:,}" if n and n.users is not None else "—",
+            "source": n.described if n else "no offline numbers",
+            "change": offline_change_text(d) if d is not None else "", "reason": d.reason if d is not None else "",
+            "online": online_text(online) if d is not None else "", "verdict": words, "verdict_class": css,
+        })
+    sentences = [offline_sentence(d, readings[d.variant]) for d in offline.differences]
+    first = next((o for o in readings.values() if o is not None), None)
+    label = None if first is None else "preference Δ" if first.kind == "preference_delta" else \
+        f"{first.metric}, relative lift"
+    return {"rows": rows, "sentences": sentences, "any": any(v.numbers for v in offline.variants),
+            "online_label": label}
+
+
+def offline_online_table(rows: list[OfflineOnlineRow], summary: Summary) -> dict:
+    """The page across experiments: the table, the chart's points, the summary in words."""
+    shown = []
+    for r in rows:
+        words, css = online_verdict(r.online)
+        agree, agree_css = agreement_text(r.agrees)
+        shown.append({"experiment": r.experiment, "name": r.name, "status": r.status,
+                      "finished": r.status in ("stopped", "shipped"),
+                      "design": "interleaving" if r.design == "interleaving" else "A/B",
+                      "variant": r.variant, "baseline": r.baseline, "variant_label": r.variant_label,
+                      "baseline_label": r.baseline_label, "offline": offline_change_text(r.offline),
+                      "offline_source": r.offline.source if r.offline and r.offline.comparable else "",
+                      "offline_reason": r.offline.reason if r.offline and not r.offline.comparable else "",
+                      "online_metric": r.online.metric if r.online else "",
+                      "online": online_text(r.online), "verdict": words, "verdict_class": css,
+                      "agree": agree, "agree_class": agree_css})
+    points = [{"label": f"{r.experiment} · {r.variant}", "x": r.offline.ndcg_relative_change, "y": r.online.value,
+               "low": r.online.ci_low, "high": r.online.ci_high, "significant": r.online.significant,
+               "interleaving": r.online.kind == "preference_delta"}
+              for r in rows if r.paired]
+    return {"rows": shown, "points": points, "summary": summary_sentence(rows, summary),
+            "lower_is_better": any(r.online is not None and not r.online.higher_is_better for r in rows)}
+
+
+MIN_FOR_P_VALUE = 10
+
+
+def summary_sentence(rows: list[OfflineOnlineRow], s: Summary) -> str:
+    experiments = len({r.experiment for r in rows})
+    if not experiments:
+        return "No experiment to compare yet."
+    out = (f"{experiments:,} experiment{'s' if experiments != 1 else ''}"
+           + (f" ({s.rows:,} treatments)" if s.rows != experiments else "")
+           + f"; {s.paired:,} with both a comparable offline NDCG change and an online result")
+    if s.directed:
+        out += f"; of the {s.directed:,} where both moved, {s.agree:,} agree in direction"
+    out += "."
+    if s.spearman is not None:
+        p = p_text(s.spearman_p)
+        # scipy's p-value of ρ is an approximation that means little on a handful of pairs.
+        p = (f"p {p}" if p.startswith("<") else f"p = {p}") if s.paired >= MIN_FOR_P_VALUE else "too few for a p-value"
+        out += (f" Spearman rank correlation of the offline change with the online result: "
+                f"ρ = {s.spearman:+.2f} ({s.paired:,} pairs; {p}).")
+    else:
+        out += f" A rank correlation needs at least {MIN_FOR_CORRELATION} pairs ({s.paired:,} so far)."
+    return out

@@ -16,5 +16,6 @@ urlpatterns = [
     path("experiments/<slug:key>/<slug:action>", views.experiment_action, name="experiment-action"),
     path("recommenders", views.recommenders_page, name="recommenders"),
     path("alerts", views.alerts_page, name="alerts"),
+    path("recommenders/offline-online", views.offline_online_page, name="offline-online"),
     path("surfaces/<slug:surface>", views.surface_page, name="surface"),
 ]

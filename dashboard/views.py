@@ -281,7 +281,10 @@ def experiment_detail(request, key):
     others = [x for x in e.layer.experiments.exclude(pk=e.pk) if x.status in ("draft", "running", "paused")]
     overshadowed = overshadowed_by(e) if e.status in (Experiment.Status.RUNNING, Experiment.Status.DRAFT,
                                                       Experiment.Status.PAUSED) else []
+    offline = {r["variant"]: r for r in p.offline_beside_online(recommender_selectors.experiment_offline(e),
+                                                                 None)["rows"]}
     return render(request, "dashboard/experiment_detail.html", {
+        "variant_rows": [{"v": v, "offline": offline.get(v.key)} for v in e.variants.all()],
         "overshadowed": [dict(o, percent=f"{o['share'] * 100:.0f}%") for o in overshadowed],
         "e": e, "variants": list(e.variants.all()), "days": analysis_services.days_running(e, datetime.now(UTC)),
         "power": power, "planner": planner,
@@ -427,8 +430,10 @@ def experiment_results(request, key):
                "phase": phase, "phases": phases, "current_phase": phases[-1].number if phases else None,
                "can_analyze": perms.can_analyze(request.user),
                "history": AnalysisReport.objects.filter(experiment=e).defer("results")[:20]}
-    if report is not None:
-        result = Report.from_json(report.results or {})
+    result = Report.from_json(report.results or {}) if report is not None else None
+    context["offline"] = p.offline_beside_online(recommender_selectors.experiment_offline(e), result, cuped,
+                                                 sequential)
+    if result is not None:
         blocks = []
         for role, title in (("primary", "Primary metric"), ("guardrail", "Guardrails"), ("secondary", "Other metrics")):
             for metric in result.metrics:
@@ -534,6 +539,16 @@ def _recommenders_action(request) -> None:
             "auto_experiment": request.POST.get("auto_experiment") == "on", "design": design,
             "traffic_percent": traffic})
         messages.success(request, "Retrain policy saved.")
+
+
+@login_required
+def offline_online_page(request):
+    """Across finished experiments (running ones too when asked): does offline NDCG predict
+    the online result here?"""
+    running = request.GET.get("running") == "1"
+    rows, summary = analysis_selectors.offline_online(include_running=running)
+    return render(request, "dashboard/offline_online.html", {"running": running,
+                                                             "table": p.offline_online_table(rows, summary)})
 
 
 @login_required

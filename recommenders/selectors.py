@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from events.models import Event
 from experiments.models import Experiment, Holdout, Rollout, SurfaceDefault, Variant
+from recommenders import offline_compare as oc
 from recommenders.data import InteractionData, from_edges
 from recommenders.models import Board, BoardPin, BuildJob, Interaction, ModelVersion, OfflineEvaluation, Pin
 
@@ -131,3 +132,48 @@ def pinned_versions() -> tuple[tuple[str, str], ...]:
     pairs = [(c["name"], c["version"]) for c in configs
              if isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("version"), str)]
     return tuple(dict.fromkeys(pairs))
+
+
+def latest_evaluations() -> dict[str, dict[str, oc.Evaluation]]:
+    """{recommender: {dataset: its latest offline evaluation at k=10 there}}."""
+    latest: dict[str, dict[str, oc.Evaluation]] = {}
+    rows = OfflineEvaluation.objects.filter(k=10).order_by("-created_at", "-id").values_list(
+        "recommender", "dataset", "ndcg", "coverage", "users", "params")
+    for name, dataset, ndcg, coverage, users, params in rows:
+        latest.setdefault(name, {}).setdefault(dataset, oc.Evaluation(dataset, ndcg, coverage, users, params or {}))
+    return latest
+
+
+def offline_of_experiments(experiments) -> dict[int, oc.ExperimentOffline]:
+    """Per experiment, each variant's offline numbers from the version it serves (its
+    frozen or pinned `recommender.version`; a variant that pins none, of an experiment
+    never started, reads the active version) and each treatment's offline difference from
+    the control. Three queries whatever the number of experiments."""
+    experiments = list(experiments)
+    # A started experiment's unpinned variant had nothing built to freeze: today's active
+    # version is not what it served.
+    started = {e.pk for e in experiments if e.started_at is not None}
+    variants = list(Variant.objects.filter(experiment__in=experiments).order_by("experiment_id", "id"))
+    configs = {v.pk: v.recommender if isinstance(v.recommender, dict) else {} for v in variants}
+    names = {c.get("name") for c in configs.values() if isinstance(c.get("name"), str)}
+    rows = ModelVersion.objects.filter(name__in=names).values_list("name", "version", "is_active", "offline", "gate")
+    by_version, active = {}, {}
+    for name, version, is_active, offline, gate in rows:
+        by_version[(name, version)] = (offline or {}, gate or {})
+        if is_active:
+            active[name] = version
+    evaluations = latest_evaluations()
+    arms: dict[int, list[oc.Arm]] = {e.pk: [] for e in experiments}
+    for v in variants:
+        name = configs[v.pk].get("name")
+        name = name if isinstance(name, str) else ""
+        version = configs[v.pk].get("version")
+        if not isinstance(version, str):
+            version = None if v.experiment_id in started else active.get(name)
+        offline, gate = by_version.get((name, version), ({}, {}))
+        arms[v.experiment_id].append(oc.Arm(v.key, v.is_control, name, version, offline, gate))
+    return {pk: oc.compare(a, evaluations) for pk, a in arms.items()}
+
+
+def experiment_offline(experiment) -> oc.ExperimentOffline:
+    return offline_of_experiments([experiment])[experiment.pk]

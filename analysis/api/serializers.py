@@ -97,6 +97,52 @@ class ResultsSerializer(serializers.Serializer):
         child=serializers.DictField(), required=False,
         help_text="per variant: closeup requests its config shaped, how many fell back, and the rate")
     latest_failure = serializers.DictField(required=False)
+    offline = serializers.DictField(
+        required=False,
+        help_text='each variant\'s offline numbers from the version it serves, now: {"variants": [{"variant", '
+                  '"is_control", "recommender", "version", "ndcg_at_10", "coverage", "users", "source"}], '
+                  '"comparisons": [{"variant", "baseline", "comparable", "ndcg_change", "ndcg_relative_change", '
+                  '"source", "reason"}]}; numbers null where nothing measured them (docs/recommenders.md, '
+                  '"Offline beside online"). Only in GET …/results')
+
+
+class OfflineOnlineQuerySerializer(serializers.Serializer):
+    include_running = serializers.BooleanField(
+        required=False, default=False, help_text="also running and paused experiments (marked by their status)")
+
+
+class OfflineOnlineRowSerializer(serializers.Serializer):
+    experiment = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    design = serializers.CharField()
+    variant = serializers.CharField(help_text="the treatment")
+    baseline = serializers.CharField(help_text="the control")
+    variant_recommender = serializers.CharField(help_text="name@version the treatment served")
+    baseline_recommender = serializers.CharField()
+    offline = serializers.DictField(allow_null=True, help_text='{"comparable", "ndcg_change", '
+                                    '"ndcg_relative_change", "source", "reason"}')
+    online = serializers.DictField(allow_null=True, help_text='{"kind": "relative_lift" or "preference_delta", '
+                                   '"metric", "value", "ci_low", "ci_high", "significant", "higher_is_better", '
+                                   '"enough_data"}; null: no report yet')
+    agree = serializers.BooleanField(allow_null=True, help_text="offline and online point the same way; null: "
+                                     "one is missing, not comparable or exactly 0")
+
+
+class OfflineOnlineSummarySerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    paired = serializers.IntegerField(help_text="rows with a comparable offline change and an online result")
+    directed = serializers.IntegerField(help_text="paired rows where neither number is exactly 0")
+    agree = serializers.IntegerField(help_text="directed rows where both point the same way")
+    spearman = serializers.FloatField(allow_null=True, help_text="rank correlation of the offline relative NDCG "
+                                      "change with the online improvement; null below 3 paired rows")
+    spearman_p = serializers.FloatField(allow_null=True)
+
+
+class OfflineOnlineSerializer(serializers.Serializer):
+    include_running = serializers.BooleanField()
+    summary = OfflineOnlineSummarySerializer()
+    rows = OfflineOnlineRowSerializer(many=True)
 
 
 MAX_ARMS = 10

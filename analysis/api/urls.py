@@ -3,6 +3,7 @@ from django.urls import path
 from analysis.api import views
 
 urlpatterns = [
+    path("recommenders/offline-online", views.OfflineOnlineView.as_view(), name="offline-online"),
     path("metrics", views.MetricListCreateView.as_view(), name="metric-list"),
     path("metrics/<slug:key>", views.MetricDetailView.as_view(), name="metric-detail"),
     path("experiments/<slug:key>/results", views.ResultsView.as_view(), name="experiment-results"),

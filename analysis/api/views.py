@@ -12,6 +12,8 @@ from analysis.api.renderers import ReportCSVRenderer
 from analysis.models import AnalysisReport, Metric
 from core.api.renderers import FastJSONRenderer
 from experiments.models import Experiment
+from recommenders import selectors as recommender_selectors
+from recommenders.models import ModelVersion
 
 FORMAT = OpenApiParameter("format", str, enum=["json", "csv"], description="csv or json: a download")
 PHASE = OpenApiParameter("phase", int, description="the phase (users first exposed in it); default: the current one")
@@ -58,6 +60,8 @@ class ResultsView(ExperimentReportView):
         if failure:
             body["latest_failure"] = {"report_id": failure.pk, "computed_at": failure.computed_at,
                                       "error": failure.error}
+        # Read now, not stored with the report: a version's held-out numbers arrive after its build.
+        body["offline"] = recommender_selectors.experiment_offline(experiment).to_json()
         return _download(Response(body), request, f"{key}-results-{report.pk}")
 
 
@@ -115,6 +119,21 @@ class PowerView(ExperimentReportView):
                 f"No data to take the baseline from: no report yet and no events on the {experiment.surface} "
                 f"surface in the last {selectors.BASELINE_DAYS} days. Give baseline_mean and unit_variance."]},
             ) from None
+
+
+class OfflineOnlineView(APIView):
+    queryset = ModelVersion.objects.none()  # the role's view permission on model versions
+
+    @extend_schema(summary="Offline NDCG change beside online lift, across finished experiments",
+                   parameters=[s.OfflineOnlineQuerySerializer],
+                   responses={200: s.OfflineOnlineSerializer, 400: OpenApiResponse(description="field errors")})
+    def get(self, request):
+        query = s.OfflineOnlineQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        include = query.validated_data["include_running"]
+        rows, summary = selectors.offline_online(include_running=include)
+        return Response({"include_running": include, "summary": summary.to_json(),
+                         "rows": [r.to_json() for r in rows]})
 
 
 class MetricListCreateView(generics.ListCreateAPIView):

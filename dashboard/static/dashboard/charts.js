@@ -115,4 +115,35 @@
       }, config);
     }
   }
+  // Offline against online: one dot per treatment, offline NDCG change on x, online
+  // result on y with its interval as an error bar; 0 marked on both axes.
+  var pairs = data("offline-online-data");
+  var scatter = document.getElementById("offline-online");
+  if (pairs && pairs.length && scatter) {
+    function trace(points, name, symbol) {
+      return { type: "scatter", mode: "markers", name: name,
+               x: points.map(function (p) { return p.x; }), y: points.map(function (p) { return p.y; }),
+               error_y: { type: "data", symmetric: false, color: "#1d2430",
+                          array: points.map(function (p) { return p.high === null ? 0 : p.high - p.y; }),
+                          arrayminus: points.map(function (p) { return p.low === null ? 0 : p.y - p.low; }) },
+               marker: { size: 11, symbol: symbol,
+                         color: points.map(function (p) { return p.significant ? "#0b4f9c" : "#5c5c5c"; }) },
+               text: points.map(function (p) {
+                 // A preference Δ is a difference of shares of users: in points, as on the results page.
+                 var f = p.interleaving ? function (x) { return (x * 100).toFixed(1) + " pp"; } : pct;
+                 return p.label + "<br>offline " + pct(p.x) + "<br>online " + f(p.y) +
+                   (p.low === null ? "" : " [" + f(p.low) + ", " + f(p.high) + "]") + (p.significant ? " significant" : "");
+               }), hoverinfo: "text" };
+    }
+    var ab = pairs.filter(function (p) { return !p.interleaving; });
+    var il = pairs.filter(function (p) { return p.interleaving; });
+    var traces = [];
+    if (ab.length) { traces.push(trace(ab, "A/B test: relative lift", "circle")); }
+    if (il.length) { traces.push(trace(il, "interleaving: preference Δ", "diamond")); }
+    Plotly.newPlot(scatter, traces, {
+      font: font, margin: { l: 70, r: 20, t: 10, b: 50 }, height: 420, legend: { orientation: "h" },
+      xaxis: { tickformat: ".1%", zeroline: true, zerolinecolor: "#a4161a", title: { text: "offline NDCG@10 change (relative)" } },
+      yaxis: { tickformat: ".1%", zeroline: true, zerolinecolor: "#a4161a", title: { text: il.length ? "online: relative lift (A/B), Δ as % points (interleaving)" : "online relative lift" } }
+    }, config);
+  }
 })();
