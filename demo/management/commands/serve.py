@@ -43,7 +43,9 @@ class Command(BaseCommand):
             "builds": processes.celery_worker_command(1, "builds@%h", level, "-Q", settings.BUILD_QUEUE),
             "beat": processes.celery_beat_command(level),
         }
-        supervisor = Supervisor(children, cwd=settings.BASE_DIR, env={**os.environ, "LOG_LEVEL": level},
+        # Alerts link to the pages at this address unless PUBLIC_URL says otherwise.
+        env = {**os.environ, "LOG_LEVEL": level, "PUBLIC_URL": os.environ.get("PUBLIC_URL", url)}
+        supervisor = Supervisor(children, cwd=settings.BASE_DIR, env=env,
                                 say=lambda line: self.stderr.write(self.style.WARNING(line)))
         stopping = False
 
