@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from events import live_history, storage
 from events.models import DeadLetter, EventBatch, HiddenPin
-from events.validation import EventLimits, ValidatedBatch, row_to_event, validate_events
+from events.validation import EventLimits, ValidatedBatch, row_to_event, validate_events, with_team
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def replay_dead_letters(ids=None) -> tuple[int, int]:
                                 EventLimits(max_events=len(letters), max_age=timedelta(days=36500),
                                             max_future=limits().max_future))
     if teams:
-        validated.rows[:] = [r + [teams[r[0]]] if r[0] in teams else r for r in validated.rows]
+        validated.rows[:] = [with_team(r, teams[r[0]]) if r[0] in teams else r for r in validated.rows]
     store_in_inbox(validated, source="replay")
     DeadLetter.objects.filter(id__in=[d.id for d in letters]).update(replayed_at=timezone.now())
     return len(validated.rows) + validated.duplicates, len(validated.rejected)

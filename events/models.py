@@ -24,6 +24,9 @@ class Event(models.Model):
     position = models.IntegerField(null=True, blank=True)
     # A served impression of an interleaved list: the id of the variant whose ranker placed the item.
     team = models.BigIntegerField(null=True, blank=True)
+    # What the client measured (dwell time in ms, watch time) and a few scalars to filter on (platform).
+    value = models.FloatField(null=True, blank=True)
+    properties = models.JSONField(null=True, blank=True)
     batch_id = models.BigIntegerField(null=True, blank=True)
     received_at = models.DateTimeField()
 

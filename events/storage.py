@@ -11,6 +11,7 @@ SQLite (`make run` only): a plain table with the same key, written with one
 executemany of INSERT … ON CONFLICT DO NOTHING.
 """
 
+import json
 import logging
 import threading
 import uuid
@@ -21,11 +22,13 @@ from django.db import DatabaseError, connection, transaction
 logger = logging.getLogger(__name__)
 
 TABLE = "experiments_event"
-COLUMNS = ("event_id", "occurred_at", "user_id", "type", "pin_id", "request_id", "position", "team", "batch_id",
-           "received_at")
+COLUMNS = ("event_id", "occurred_at", "user_id", "type", "pin_id", "request_id", "position", "team", "value",
+           "properties", "batch_id", "received_at")
+STAGING = f"event_staging_{len(COLUMNS)}"
 
 # The table as experiments' migration 0002 made it; later columns come by migration
-# (events 0003: `team`, an interleaved impression's variant), so this text stays as run.
+# (events 0003: `team`, an interleaved impression's variant; 0004: `value` and
+# `properties`), so this text stays as run.
 _POSTGRES_DDL = f"""
 CREATE TABLE {TABLE} (
     event_id uuid NOT NULL,
@@ -185,9 +188,12 @@ def days_of(rows) -> set[date]:
     return days
 
 
-def _team(row) -> int | None:
-    # Client events are 7 columns; a served impression of an interleaved list adds its team.
-    return row[7] if len(row) > 7 else None
+def _extras(row) -> tuple:
+    """(team, value, properties as JSON text): the columns after the seventh, where a
+    row has them (events/validation.py)."""
+    properties = row[9] if len(row) > 9 else None
+    return (row[7] if len(row) > 7 else None, row[8] if len(row) > 8 else None,
+            None if properties is None else json.dumps(properties, separators=(",", ":")))
 
 
 def _insert_postgres(rows, batch_id, received) -> int:
@@ -195,18 +201,20 @@ def _insert_postgres(rows, batch_id, received) -> int:
     # The raw psycopg cursor (for COPY) raises psycopg's errors: wrap them into
     # Django's, so callers tell bad data (DataError) from a lost server (OperationalError).
     with connection.wrap_database_errors, raw.cursor() as cur:
+        # Named for its columns: a connection that made the staging table before a
+        # migration added columns must not COPY the new ones into the old shape.
         cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS event_staging (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGING} (LIKE {TABLE} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        with cur.copy(f"COPY event_staging ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with cur.copy(f"COPY {STAGING} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row((*r[:7], _team(r), batch_id, received))
+                copy.write_row((*r[:7], *_extras(r), batch_id, received))
         cur.execute(
-            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM event_staging "
+            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT {', '.join(COLUMNS)} FROM {STAGING} "
             "ON CONFLICT DO NOTHING"
         )
         inserted = cur.rowcount
-        cur.execute("TRUNCATE event_staging")
+        cur.execute(f"TRUNCATE {STAGING}")
     return inserted
 
 
@@ -214,7 +222,7 @@ def _insert_sqlite(rows, batch_id, received) -> int:
     adapt = connection.ops.adapt_datetimefield_value
     values = [
         (uuid.UUID(r[0]).hex, adapt(datetime.fromisoformat(r[1])), r[2], r[3], r[4],
-         uuid.UUID(r[5]).hex if r[5] else None, r[6], _team(r), batch_id, adapt(received))
+         uuid.UUID(r[5]).hex if r[5] else None, r[6], *_extras(r), batch_id, adapt(received))
         for r in rows
     ]
     placeholders = ", ".join(["%s"] * len(COLUMNS))

@@ -14,6 +14,13 @@ class EventSerializer(serializers.Serializer):
                                        help_text="the closeup response the event belongs to")
     position = serializers.IntegerField(min_value=0, required=False, allow_null=True)
     timestamp = serializers.DateTimeField(help_text="ISO 8601 with a time zone")
+    value = serializers.FloatField(required=False, allow_null=True,
+                                   help_text="what the client measured, e.g. dwell time in ms; finite, |value| ≤ 1e15")
+    properties = serializers.DictField(
+        required=False, allow_null=True,
+        help_text="at most 20 keys (letters, digits, _ . -, up to 64 characters) with string (≤ 256 characters), "
+                  "number, boolean or null values, no nesting, at most 2,048 bytes as JSON; e.g. "
+                  '{"platform": "ios", "app_version": "12.3.1"}')
 
 
 class EventsRequestSerializer(serializers.Serializer):
