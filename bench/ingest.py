@@ -41,7 +41,7 @@ request = function()
   local parts = {}
   for i = 1, {BATCH} do
     parts[i] = string.format(
-      '{"event_id":"%08x-%04x-4000-8000-%012x","user_id":"user-%d","type":"%s","pin_id":%d,"position":%d,"timestamp":"%s"}',
+      '{"event_id":"%08x-%04x-4000-8000-%012x","user_id":"user-%d","type":"%s","pin_id":%d,"position":%d,"timestamp":"%s"{EXTRA}}',
       counter, {RUN}, i, (counter * 7919 + i) % 100000, types[(i % 8) + 1], (counter + i) % 50000, i % 25, ts)
   end
   return wrk.format(nil, "/api/v1/events", nil, '{"events":[' .. table.concat(parts, ",") .. ']}')
@@ -49,8 +49,13 @@ end
 """
 
 
-def lua(key: str, ts: str, batch: int, run: int) -> str:
-    return LUA.replace("{KEY}", key).replace("{TS}", ts).replace("{BATCH}", str(batch)).replace("{RUN}", str(run))
+# --values: every event carries a value and two properties, as a client measuring dwell time would send.
+WITH_VALUES = ',"value":5230.5,"properties":{"platform":"ios","app_version":"12.3.1"}'
+
+
+def lua(key: str, ts: str, batch: int, run: int, extra: str = "") -> str:
+    return (LUA.replace("{KEY}", key).replace("{TS}", ts).replace("{BATCH}", str(batch)).replace("{RUN}", str(run))
+            .replace("{EXTRA}", extra))
 
 
 
@@ -99,7 +104,10 @@ def main():
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--copy-rows", type=int, default=200_000)
     parser.add_argument("--copy-repeats", type=int, default=3)
+    parser.add_argument("--values", action="store_true",
+                        help="every event with a value and two properties (the cost of issue 20's event fields)")
     args = parser.parse_args()
+    extra = WITH_VALUES if args.values else ""
 
     env = bench_env("ingest")
     if not env.get("DATABASE_URL", "").startswith("postgres"):
@@ -114,7 +122,7 @@ def main():
     try:
         with gunicorn(env, workers=2) as base:
             ts = datetime.now(UTC).isoformat()
-            warm = lua(key, ts, args.batch, 1)
+            warm = lua(key, ts, args.batch, 1, extra)
             wrk(base, warm, seconds=2, connections=2)
             from events.models import EventBatch
 
@@ -125,7 +133,7 @@ def main():
             before = event_count()
             accepted_before = accepted_total()
             started = time.monotonic()
-            result = wrk(base, lua(key, ts, args.batch, 2),
+            result = wrk(base, lua(key, ts, args.batch, 2, extra),
                          seconds=args.seconds, connections=args.connections)
             http_done = time.monotonic()
             # From the inbox, not from wrk: wrk does not count the requests in flight when it stops.
@@ -144,7 +152,8 @@ def main():
     e2e = stored / elapsed
     http_rate = sent / (http_done - started)
     print(f"\nIngestion on PostgreSQL: {args.seconds} s of wrk ({args.connections} connections, "
-          f"{args.batch} events per request), gunicorn 2 workers, Celery 2 processes")
+          f"{args.batch} events per request{', each with a value and 2 properties' if args.values else ''}), "
+          "gunicorn 2 workers, Celery 2 processes")
     print(table(
         ["measure", "events/s", "vs raw COPY", "notes"],
         [
