@@ -109,6 +109,7 @@ def _form_body(post) -> dict:
         "design": post.get("design", "ab"), "variants": variants, "primary_metric": post.get("primary_metric", ""),
         "guardrail_metrics": post.getlist("guardrail_metrics"),
         "minimum_detectable_effect": _fraction(post.get("minimum_detectable_effect_percent", "2")),
+        "pause_on_guardrail_regression": post.get("pause_on_guardrail_regression") == "on",
     }
     if post.get("space") == "custom":
         body["layer_buckets"] = [_buckets(post.get("share_from", "")), _buckets(post.get("share_to", ""))]

@@ -74,3 +74,14 @@ def test_layers_are_created_on_the_page_and_the_default_variants_differ(experime
     page = r.content.decode()
     assert Layer.objects.get(key="ranking-layer").stage == "ranking"
     assert '<option value="ranking-layer" selected>' in page and "100% free" in page and "Salt" not in page
+
+
+def test_pausing_on_a_regressed_guardrail_is_chosen_on_the_form(experimenter):
+    services.create_layer(key="main", name="Main")
+    services.create_layer(key="other", name="Other")
+    client = as_user(experimenter)
+    assert "Pause by itself when a guardrail regresses" in client.get("/experiments/new").content.decode()
+    assert client.post("/experiments/new", _form(pause_on_guardrail_regression="on")).status_code == 302
+    assert client.post("/experiments/new", _form(key="third", layer="other")).status_code == 302
+    assert Experiment.objects.get(key="second").pause_on_guardrail_regression
+    assert not Experiment.objects.get(key="third").pause_on_guardrail_regression
