@@ -139,6 +139,13 @@ def events_word(metric: Metric) -> str:
     return " or ".join(f"{t}s" for t in types)
 
 
+def guardrail_margin(experiment: Experiment, metric: Metric) -> float | None:
+    """The experiment's own margin for a guardrail (a template's, or set at creation),
+    else the metric's; null in either means no non-inferiority test."""
+    margins = experiment.guardrail_margins or {}
+    return margins[metric.key] if metric.key in margins else metric.guardrail_margin
+
+
 def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = None, cuped: bool = True,
             progress=None, backfill_series: bool = False, phase: PhaseWindow | None = None) -> Report:
     """The report of an experiment's phase (None: every user, for an experiment without
@@ -152,7 +159,7 @@ def compute(experiment: Experiment, as_of: datetime, segment_by: str | None = No
     variables, layouts = plan([MetricSpec.of(m) for m, _ in chosen], cuped=cuped)
     pairs = product_pairs(layouts)
     metrics = [R.MetricInfo(m.key, m.name, m.kind, m.direction, role, tuple(layouts[m.key].post),
-                            tuple(layouts[m.key].pre), guardrail_margin=m.guardrail_margin,
+                            tuple(layouts[m.key].pre), guardrail_margin=guardrail_margin(experiment, m),
                             minimum=MinimumData(m.min_users_per_variant, m.min_events_per_variant),
                             events_word=events_word(m),
                             covariates=tuple((name, kind, tuple(at)) for name, kind, at in layouts[m.key].covariates))

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -26,9 +26,9 @@ from analysis.models import AnalysisReport, Metric
 from analysis.report import Report
 from dashboard import permissions as perms
 from dashboard import presenters as p
-from experiments import holdouts, rollouts, services, surfaces
+from experiments import holdouts, rollouts, services, surfaces, templates
 from experiments.api.serializers import ExperimentCreateSerializer, ExperimentUpdateSerializer, LayerSerializer
-from experiments.models import STAGES, SURFACES, Experiment, Layer, Rollout
+from experiments.models import STAGES, SURFACES, Experiment, ExperimentTemplate, Layer, Rollout
 from experiments.permissions import AdminOnly
 from experiments.selectors import (
     describe_surface,
@@ -111,6 +111,8 @@ def _form_body(post) -> dict:
         "minimum_detectable_effect": _fraction(post.get("minimum_detectable_effect_percent", "2")),
         "pause_on_guardrail_regression": post.get("pause_on_guardrail_regression") == "on",
     }
+    if post.get("template"):
+        body["template"] = post["template"]
     if post.get("space") == "custom":
         body["layer_buckets"] = [_buckets(post.get("share_from", "")), _buckets(post.get("share_to", ""))]
     elif post.get("space", "free") == "free":
@@ -191,13 +193,23 @@ def experiment_create(request):
         raise PermissionDenied("Your role cannot create experiments.")
     errors: dict = {}
     values = request.POST if request.method == "POST" else {}
+    chosen_template = None
+    if request.method == "GET" and request.GET.get("template"):
+        chosen_template = ExperimentTemplate.objects.filter(key=request.GET["template"]).first()
+        if chosen_template is not None:
+            values = _template_values(chosen_template)
     if request.method == "POST":
-        data = ExperimentCreateSerializer(data=_form_body(request.POST))
+        body = _form_body(request.POST)
+        data = ExperimentCreateSerializer(data=body)
         if data.is_valid():
             fields = dict(data.validated_data)
             if "layer_buckets" in fields:
                 fields["layer_buckets"] = tuple(fields["layer_buckets"])
             try:
+                if fields.get("template"):
+                    # The form shows every field but the guardrails' margins: those come from the template.
+                    given = (set(body) | {"targeting"}) - {"guardrail_margins"}  # an emptied targeting box means none
+                    fields = templates.apply(fields["template"], given, fields)
                 experiment = services.create_experiment(actor=request.user, **fields)
             except ValidationError as exc:
                 errors = _placed(_flatten(exc.message_dict))
@@ -221,7 +233,21 @@ def experiment_create(request):
         "space": values.get("space", "free"), "stages": STAGES,
         "metrics": Metric.objects.all(), "recommenders": registry.names(),
         "guardrails": values.getlist("guardrail_metrics") if values else ["hide_rate"],
+        "templates": ExperimentTemplate.objects.all(), "chosen_template": chosen_template,
+        "template_margins": ", ".join(f"{g['metric']} {p.pct(g.get('margin'), 1).lstrip('+')}"
+                                      if g.get("margin") is not None else f"{g['metric']} untested"
+                                      for g in chosen_template.guardrails) if chosen_template else "",
     }, status=400 if errors else 200)
+
+
+def _template_values(template) -> QueryDict:
+    """The create form's fields as a template fills them."""
+    values = QueryDict(mutable=True)
+    values.update({"template": template.key, "primary_metric": template.primary_metric,
+                   "minimum_detectable_effect_percent": f"{template.minimum_detectable_effect * 100:g}",
+                   "targeting": json.dumps(template.targeting) if template.targeting else ""})
+    values.setlist("guardrail_metrics", [g["metric"] for g in template.guardrails])
+    return values
 
 
 def _metrics_shown(e: Experiment) -> dict:

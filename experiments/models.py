@@ -124,6 +124,10 @@ class Experiment(models.Model):
     minimum_detectable_effect = models.FloatField(default=0.02, help_text="relative, as a fraction: 0.02 is 2%")
     # Alerts (docs/operations.md): pause by itself when an analysis finds a guardrail regressed.
     pause_on_guardrail_regression = models.BooleanField(default=False)
+    # {metric key: relative margin, or null for no non-inferiority test}; a guardrail not
+    # named here uses its metric's own margin.
+    guardrail_margins = models.JSONField(default=dict, blank=True)
+    template = models.CharField(max_length=64, blank=True, help_text="the template it was made from, if any")
     # The variant bucket space's split, as [[start, end, variant key], ...] (see assignment.py).
     allocation = models.JSONField(default=list, editable=False)
     shipped_variant = models.CharField(max_length=64, blank=True)
@@ -141,6 +145,29 @@ class Experiment(models.Model):
                 condition=models.Q(bucket_start__lt=models.F("bucket_end")), name="experiment_bucket_range_nonempty"
             ),
         ]
+
+    def __str__(self):
+        return self.key
+
+
+class ExperimentTemplate(models.Model):
+    """A saved starting point for a team's experiments: what it judges them on (the
+    primary metric, guardrails with their margins), the effect worth finding, and who
+    is targeted. Offered by the create form and the API; an experiment copies it."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    primary_metric = models.CharField(max_length=64, default="closeup_ctr")
+    guardrails = models.JSONField(default=list, blank=True, help_text='[{"metric": key, "margin": 0.02 or null}]')
+    minimum_detectable_effect = models.FloatField(default=0.02, help_text="relative, as a fraction")
+    targeting = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "key"]
 
     def __str__(self):
         return self.key

@@ -49,7 +49,8 @@ TRANSITIONS = {
 ALWAYS_EDITABLE = {"name", "description", "hypothesis", "end_at", "pause_on_guardrail_regression"}
 EDITABLE = {
     Status.DRAFT: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids", "targeting", "layer_buckets",
-                                     "primary_metric", "guardrail_metrics", "minimum_detectable_effect"},
+                                     "primary_metric", "guardrail_metrics", "guardrail_margins",
+                                     "minimum_detectable_effect"},
     # Weights may change while running: the change opens a new phase, analysed on its own.
     Status.RUNNING: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids"},
     Status.PAUSED: ALWAYS_EDITABLE | {"traffic_percent", "weights", "forced_user_ids"},
@@ -81,6 +82,8 @@ def snapshot(experiment: Experiment) -> dict:
         "guardrail_metrics": experiment.guardrail_metrics,
         "minimum_detectable_effect": experiment.minimum_detectable_effect,
         "pause_on_guardrail_regression": experiment.pause_on_guardrail_regression,
+        "guardrail_margins": experiment.guardrail_margins,
+        "template": experiment.template,
         "allocation": experiment.allocation,
         "shipped_variant": experiment.shipped_variant,
         "phase": experiment.phases.order_by("-number").values_list("number", flat=True).first(),
@@ -224,6 +227,7 @@ def create_experiment(*, actor, layer: Layer, variants: list[dict], layer_bucket
     errors.update(_design_errors(fields.get("design", "ab"), layer, variants))
     errors.update(_targeting_errors(fields.get("targeting", {})))
     errors.update(_metric_errors(fields))
+    errors.update(_margin_errors(fields, list(fields.get("guardrail_metrics") or [])))
     # Lock the layer row: two creations racing for the same slice must not both win.
     Layer.objects.select_for_update().filter(pk=layer.pk).first()
     slice_, slice_errors = _validate_slice(layer, layer_buckets)
@@ -261,6 +265,19 @@ def _design_errors(design: str, layer: Layer, variants: list[dict]) -> dict:
         errors["layer"] = [f"Layer {layer.key} is a {layer.stage} layer: interleaving merges two ranked lists, so it "
                            f"needs a layer of the ranking or whole stage."]
     return errors
+
+
+def _margin_errors(fields: dict, guardrails) -> dict:
+    margins = fields.get("guardrail_margins")
+    if margins is None:
+        return {}
+    if not isinstance(margins, dict):
+        return {"guardrail_margins": ["An object: guardrail metric -> relative margin (or null)."]}
+    messages = [f"{k} is not one of this experiment's guardrails ({', '.join(guardrails) or 'none'})."
+                for k in margins if k not in guardrails]
+    messages += [f"{k}: a fraction from 0 to 1, or null." for k, v in margins.items()
+                 if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1)]
+    return {"guardrail_margins": messages} if messages else {}
 
 
 def _metric_errors(fields: dict) -> dict:
@@ -319,6 +336,7 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
     if "targeting" in changes:
         errors.update(_targeting_errors(changes["targeting"]))
     errors.update(_metric_errors(changes))
+    errors.update(_margin_errors(changes, list(changes.get("guardrail_metrics", experiment.guardrail_metrics))))
     if "layer_buckets" in changes:
         slice_, slice_errors = _validate_slice(experiment.layer, changes["layer_buckets"], exclude_id=experiment.id)
         errors.update(slice_errors)
@@ -327,7 +345,8 @@ def update_experiment(experiment: Experiment, *, actor, changes: dict) -> Experi
     if experiment.started_at is not None:  # before the fields change: it reads the old traffic and weights
         _record_phase_change(experiment, {k: v.weight for k, v in variants.items()}, changes, timezone.now())
     for field in ("name", "description", "hypothesis", "end_at", "traffic_percent", "targeting", "primary_metric",
-                  "guardrail_metrics", "minimum_detectable_effect", "pause_on_guardrail_regression"):
+                  "guardrail_metrics", "minimum_detectable_effect", "pause_on_guardrail_regression",
+                  "guardrail_margins"):
         if field in changes:
             setattr(experiment, field, changes[field])
     if "layer_buckets" in changes:

@@ -74,6 +74,13 @@ class ExperimentCreateSerializer(serializers.Serializer):
     pause_on_guardrail_regression = serializers.BooleanField(
         required=False, default=False,
         help_text="pause by itself when an analysis finds a guardrail regressed (an alert says so)")
+    guardrail_margins = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1, allow_null=True), required=False, default=dict,
+        help_text="guardrail metric -> relative margin for this experiment (null: no non-inferiority test); "
+                  "a guardrail not named uses its metric's margin")
+    template = serializers.SlugField(
+        required=False, help_text="a template's key: the primary metric, guardrails with margins, MDE and targeting "
+                                  "this request does not give come from it")
 
 
 class ExperimentUpdateSerializer(serializers.Serializer):
@@ -95,6 +102,8 @@ class ExperimentUpdateSerializer(serializers.Serializer):
     guardrail_metrics = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
     minimum_detectable_effect = serializers.FloatField(min_value=0, required=False)
     pause_on_guardrail_regression = serializers.BooleanField(required=False)
+    guardrail_margins = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1, allow_null=True), required=False)
 
 
 class ShipSerializer(serializers.Serializer):
@@ -132,7 +141,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
         fields = [
             "key", "name", "hypothesis", "description", "owner", "surface", "design", "layer", "layer_buckets",
             "traffic_percent", "status", "targeting", "primary_metric", "guardrail_metrics",
-            "minimum_detectable_effect", "pause_on_guardrail_regression", "variants", "phases", "shipped_variant",
+            "minimum_detectable_effect", "pause_on_guardrail_regression", "guardrail_margins", "template",
+            "variants", "phases", "shipped_variant",
             "rollout", "started_at", "stopped_at", "end_at", "created_at", "updated_at", "overshadowed_by",
         ]
         read_only_fields = fields
@@ -250,3 +260,27 @@ class SurfaceDefaultUpdateSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=STAGES)
     recommender = serializers.JSONField(allow_null=True,
                                         help_text='{"name", "params", "version"?}, or null to clear the stage')
+
+
+class GuardrailSerializer(serializers.Serializer):
+    metric = serializers.CharField(max_length=64)
+    margin = serializers.FloatField(allow_null=True, required=False, help_text="relative (0.02: 2% worse at most); "
+                                                                               "null: no non-inferiority test")
+
+
+class TemplateSerializer(serializers.Serializer):
+    """Documentation of a template (templates are validated by experiments/templates.py)."""
+
+    key = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True)
+    primary_metric = serializers.CharField(max_length=64, required=False)
+    guardrails = GuardrailSerializer(many=True, required=False)
+    minimum_detectable_effect = serializers.FloatField(required=False, help_text="relative, as a fraction")
+    targeting = serializers.DictField(required=False)
+    owner = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+    def get_owner(self, template) -> str | None:
+        return template.owner.get_username() if template.owner else None

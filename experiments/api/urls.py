@@ -9,6 +9,8 @@ urlpatterns = [
     path("layers", views.LayerListCreateView.as_view(), name="layer-list"),
     path("surfaces/<slug:surface>", views.SurfaceView.as_view(), name="surface-detail"),
     path("surfaces/<slug:surface>/holdout", views.HoldoutView.as_view(), name="surface-holdout"),
+    path("templates", views.TemplateListView.as_view(), name="template-list"),
+    path("templates/<slug:key>", views.TemplateDetailView.as_view(), name="template-detail"),
     path("experiments", views.ExperimentListCreateView.as_view(), name="experiment-list"),
     path("experiments/<slug:key>", views.ExperimentDetailView.as_view(), name="experiment-detail"),
     *[

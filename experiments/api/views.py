@@ -4,14 +4,15 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts.permissions import RolePermission
 from core.api.client import ClientView
-from experiments import holdouts, rollouts, services, surfaces
+from experiments import holdouts, rollouts, services, surfaces, templates
 from experiments.api import serializers as s
 from experiments.api.validation import assignment_request, batch_assignment_request
 from experiments.exposures import assignments_for, buffer
-from experiments.models import SURFACES, Layer, SurfaceDefault
+from experiments.models import SURFACES, ExperimentTemplate, Layer, SurfaceDefault
 from experiments.permissions import AdminOnly, OwnerOrAdminWrites
 from experiments.runtime import current_config
 from experiments.selectors import describe_surface, experiments_for_api
@@ -70,6 +71,8 @@ class ExperimentListCreateView(generics.ListCreateAPIView):
         data = s.ExperimentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
+        if "template" in fields:
+            fields = templates.apply(fields["template"], set(request.data), fields)
         if "layer_buckets" in fields:
             fields["layer_buckets"] = tuple(fields["layer_buckets"])
         experiment = services.create_experiment(actor=request.user, **fields)
@@ -196,3 +199,52 @@ class HoldoutView(generics.GenericAPIView):
         _known_surface(surface)
         holdouts.end(surface=surface, actor=request.user)
         return Response(describe_surface(surface))
+
+
+TEMPLATE_FIELDS = ("key", "name", "description", "primary_metric", "guardrails", "minimum_detectable_effect",
+                   "targeting")
+
+
+def _template_body(data, fields) -> dict:
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["A JSON object."]})
+    unknown = sorted(set(data) - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise ValidationError({"non_field_errors": [f"Unknown fields: {', '.join(unknown)}."]})
+    return {k: data[k] for k in fields if k in data}
+
+
+class TemplateListView(APIView):
+    queryset = ExperimentTemplate.objects.none()  # viewers read, experimenters and admins save
+
+    @extend_schema(summary="Experiment templates", responses=s.TemplateSerializer(many=True))
+    def get(self, request):
+        return Response(s.TemplateSerializer(ExperimentTemplate.objects.select_related("owner"), many=True).data)
+
+    @extend_schema(summary="Save a template", request=s.TemplateSerializer, responses={201: s.TemplateSerializer})
+    def post(self, request):
+        body = _template_body(request.data, TEMPLATE_FIELDS)
+        checked = s.TemplateSerializer(data={k: v for k, v in body.items() if k in ("key", "name", "description")})
+        checked.is_valid(raise_exception=True)
+        template = templates.create_template(actor=request.user, **body)
+        return Response(s.TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailView(APIView):
+    queryset = ExperimentTemplate.objects.none()
+
+    @extend_schema(summary="One template", responses=s.TemplateSerializer)
+    def get(self, request, key):
+        return Response(s.TemplateSerializer(get_object_or_404(ExperimentTemplate, key=key)).data)
+
+    @extend_schema(summary="Change a template (experiments made from it keep their copy)",
+                   request=s.TemplateSerializer, responses=s.TemplateSerializer)
+    def patch(self, request, key):
+        template = get_object_or_404(ExperimentTemplate, key=key)
+        body = _template_body(request.data, TEMPLATE_FIELDS[1:])
+        return Response(s.TemplateSerializer(templates.update_template(template, body)).data)
+
+    @extend_schema(summary="Remove a template", responses={204: None})
+    def delete(self, request, key):
+        get_object_or_404(ExperimentTemplate, key=key).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
