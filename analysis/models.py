@@ -5,7 +5,7 @@ from django.db import models
 
 from analysis.metric_kinds import registry as metric_kinds
 from analysis.stats.minimum_data import PEER_EVENTS_PER_VARIANT, PEER_USERS_PER_VARIANT
-from events.validation import EVENT_TYPES
+from events.validation import EVENT_TYPES, MAX_PROPERTY_KEY, MAX_PROPERTY_STRING, PROPERTY_KEY
 from experiments.models import Experiment
 
 
@@ -15,6 +15,43 @@ def _event_types(value):
 
 
 DEFAULT_CAP_PERCENTILE = 99.9  # for per-user means, where one heavy user moves the mean
+MAX_WINDOW_DAYS = 90
+MAX_FILTERS = 10
+MAX_IN_VALUES = 50
+
+
+def filter_errors(value) -> list[str]:
+    """Messages for a metric's property filters; empty when they are valid. A property
+    is named as events name it (events/validation.py); names and values reach the SQL
+    only as parameters."""
+    if not isinstance(value, list):
+        return ['A list of {"property", "op", "value"} objects.']
+    if len(value) > MAX_FILTERS:
+        return [f"At most {MAX_FILTERS} filters."]
+    messages = []
+    for i, f in enumerate(value, start=1):
+        if not isinstance(f, dict) or set(f) != {"property", "op", "value"}:
+            messages.append(f'Filter {i}: {{"property", "op", "value"}}, nothing else.')
+            continue
+        name, op, given = f["property"], f["op"], f["value"]
+        if not isinstance(name, str) or not 1 <= len(name) <= MAX_PROPERTY_KEY or not PROPERTY_KEY.fullmatch(name):
+            messages.append(f"Filter {i}: property names are 1–{MAX_PROPERTY_KEY} characters of letters, digits, "
+                            "'_', '.' or '-', starting with a letter or '_', as events send them.")
+        if op not in ("eq", "neq", "in"):
+            messages.append(f"Filter {i}: op is eq, neq or in, not {str(op)[:20]!r}.")
+        elif op == "in":
+            if (not isinstance(given, list) or not 1 <= len(given) <= MAX_IN_VALUES
+                    or not all(isinstance(v, str) and len(v) <= MAX_PROPERTY_STRING for v in given)):
+                messages.append(f"Filter {i}: in takes a list of 1–{MAX_IN_VALUES} strings.")
+        elif not isinstance(given, str) or len(given) > MAX_PROPERTY_STRING:
+            messages.append(f"Filter {i}: the value is a string of at most {MAX_PROPERTY_STRING} characters "
+                            "(properties are compared as text).")
+    return messages
+
+
+def _filters(value):
+    if messages := filter_errors(value):
+        raise ValidationError(" ".join(messages))
 
 
 class Metric(models.Model):
@@ -24,7 +61,8 @@ class Metric(models.Model):
     class Aggregation(models.TextChoices):
         ANY = "any", "any (0 or 1 per user)"
         COUNT = "count", "count of events"
-        SUM = "sum", "sum of event values (each event counts 1)"
+        SUM = "sum", "sum of the events' values (an event without a value adds 0)"
+        DAYS = "days", "count of distinct days (UTC) with such events"
 
     class Direction(models.TextChoices):
         HIGHER = "higher", "higher is better"
@@ -40,9 +78,19 @@ class Metric(models.Model):
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices, default=Aggregation.COUNT)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.HIGHER)
     is_guardrail = models.BooleanField(default=False)
+    numerator_filters = models.JSONField(
+        default=list, blank=True, validators=[_filters],
+        help_text='only events whose properties pass: [{"property": "platform", "op": "eq", "value": "ios"}]; '
+                  'op eq, neq or in (value a list)')
+    denominator_aggregation = models.CharField(
+        max_length=8, choices=[c for c in Aggregation.choices if c[0] != "any"], default="count",
+        help_text="ratio metrics: how the denominator's events add up")
+    denominator_filters = models.JSONField(default=list, blank=True, validators=[_filters],
+                                           help_text="ratio metrics: the denominator's property filters")
     window_hours = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)],
-        help_text="count events this many hours after the first exposure; empty: until the analysis",
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS * 24)],
+        help_text="count events this many hours after the first exposure (at most 90 days); empty: until the "
+                  "analysis",
     )
     cuped_pre_period_days = models.PositiveIntegerField(
         default=7, help_text="days before the first exposure for the CUPED covariate; 0 turns CUPED off",

@@ -17,13 +17,14 @@ changes each user-day makes to the cumulative sums, so one pass gives every day.
 """
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db import connections, transaction
 
 from analysis.metric_kinds import registry as metric_kinds
+from analysis.metric_kinds.base import COUNT, DAYS, VALUE, filters_of
 from analysis.stats.moments import Moments
 from events.validation import EVENT_TYPES
 
@@ -40,12 +41,21 @@ class MetricSpec:
     window_hours: int | None = None
     pre_period_days: int = 0
     cap_percentile: float | None = None  # winsorize each per-user count at this pooled percentile (0 < p < 100)
+    denominator_aggregation: str = "count"
+    numerator_filters: tuple = ()  # ((property, op, values), …), see metric_kinds.base.filters_of
+    denominator_filters: tuple = ()
+
+    def __post_init__(self):
+        # Given as the API and the Metric row have them ([{"property", "op", "value"}]) or as tuples.
+        object.__setattr__(self, "numerator_filters", filters_of(self.numerator_filters))
+        object.__setattr__(self, "denominator_filters", filters_of(self.denominator_filters))
 
     @classmethod
     def of(cls, metric) -> "MetricSpec":
         return cls(metric.key, metric.kind, tuple(metric.numerator_types), tuple(metric.denominator_types),
                    metric.aggregation, metric.window_hours, metric.cuped_pre_period_days,
-                   getattr(metric, "cap_percentile", None))
+                   getattr(metric, "cap_percentile", None), getattr(metric, "denominator_aggregation", "count"),
+                   getattr(metric, "numerator_filters", ()), getattr(metric, "denominator_filters", ()))
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,16 @@ class Variable:
     # Winsorized at this percentile (0 < p < 100) of the pooled per-user values above 0;
     # None: not capped. A 0/1 ("any") variable is never capped.
     cap_percentile: float | None = None
+    measure: str = COUNT  # count the events, sum their values, or count their distinct days
+    filters: tuple = ()  # ((property, op, values), …): only events whose properties pass
 
     def __post_init__(self):
         if not self.types or any(t not in EVENT_TYPES for t in self.types):
             raise ValueError(f"unknown event types {self.types!r}")
+        if self.measure not in (COUNT, VALUE, DAYS):
+            raise ValueError(f"unknown measure {self.measure!r}")
+        if any(op not in FILTER_OPS for _, op, _ in self.filters):
+            raise ValueError(f"unknown filter operator in {self.filters!r}")
         if self.cap_percentile is not None and not 0 < self.cap_percentile < 100:
             raise ValueError(f"cap percentile {self.cap_percentile!r} is not in (0, 100)")
         if self.any and self.cap_percentile is not None:
@@ -101,10 +117,12 @@ def plan(metrics: list[MetricSpec], cuped: bool = True) -> tuple[list[Variable],
         counts = metric_kinds.get(m.kind).per_user_counts(m)
         layout = MetricLayout()
         cap = m.cap_percentile
-        layout.post = [index(Variable(c.types, c.any, m.window_hours, cap_percentile=cap)) for c in counts]
+        layout.post = [index(Variable(c.types, c.any, m.window_hours, cap_percentile=cap, measure=c.measure,
+                                      filters=c.filters)) for c in counts]
         if cuped and m.pre_period_days > 0:
             # The CUPED covariate is capped the same way (at its own pooled percentile).
-            layout.pre = [index(Variable(c.types, c.any, None, m.pre_period_days, cap)) for c in counts]
+            layout.pre = [index(Variable(c.types, c.any, None, m.pre_period_days, cap, c.measure, c.filters))
+                          for c in counts]
         layouts[m.key] = layout
     if cuped:
         _add_covariates(metrics, layouts, index)
@@ -175,6 +193,52 @@ class _Dialect:
     def as_float(self, expr: str) -> str:
         return f"({expr})::float8" if self.pg else f"CAST({expr} AS REAL)"
 
+    def property_text(self) -> str:
+        """An event property as text, its name a parameter (property_param)."""
+        return "(properties ->> %s)" if self.pg else "CAST(json_extract(properties, %s) AS TEXT)"
+
+    def property_param(self, name: str) -> str:
+        return name if self.pg else '$."' + name.replace('"', "") + '"'
+
+
+FILTER_OPS = ("eq", "neq", "in")
+
+
+def _filters(variables) -> list[tuple]:
+    """Every distinct property filter the variables use, in one order: each becomes a 0/1
+    column of the events CTE, computed once per event row."""
+    return sorted({f for v in variables for f in v.filters})
+
+
+def _filter_columns(variables, d: _Dialect) -> tuple[str, list]:
+    """The events CTE's filter columns (f0, f1, …) with their parameters: names and values
+    are always parameters, never pasted into the SQL."""
+    sql, params = "", []
+    for i, (name, op, values) in enumerate(_filters(variables)):
+        text = d.property_text()
+        if op == "eq":
+            cond, args = f"{text} = %s", [d.property_param(name), values[0]]
+        elif op == "neq":  # an event without the property is not equal to the value
+            cond, args = f"({text} IS NULL OR {text} <> %s)", [d.property_param(name), d.property_param(name),
+                                                                 values[0]]
+        else:
+            cond, args = f"{text} IN ({', '.join(['%s'] * len(values))})", [d.property_param(name), *values]
+        sql += f", CASE WHEN {cond} THEN 1 ELSE 0 END AS f{i}"
+        params += args
+    return sql, params
+
+
+def _event_columns(variables, d: _Dialect) -> tuple[str, list]:
+    """What the events CTE carries beyond (user_id, ty, t) for these variables: the value
+    to sum, the day to count, the filters' columns."""
+    sql = ""
+    if any(v.measure == VALUE for v in variables):
+        sql += ", value"
+    if any(v.measure == DAYS for v in variables):
+        sql += f", {d.day('occurred_at')} AS day"
+    filters_sql, params = _filter_columns(variables, d)
+    return sql + filters_sql, params
+
 
 def _types_sql(types) -> str:
     if any(t not in EVENT_TYPES for t in types):
@@ -201,8 +265,9 @@ def _bounds(variables, d: _Dialect) -> str:
     return "".join(f", {c}" for c in sorted(cols))
 
 
-def _condition(v: Variable, d: _Dialect) -> str:
+def _condition(v: Variable, d: _Dialect, filters: list) -> str:
     cond = [f"e.ty IN ({_codes(v.types)})"]
+    cond += [f"e.f{filters.index(f)} = 1" for f in v.filters]
     if v.pre_days:
         cond += ["e.t < x.t0", f"e.t >= x.t0_pre{int(v.pre_days)}"]
     else:
@@ -212,9 +277,15 @@ def _condition(v: Variable, d: _Dialect) -> str:
     return " AND ".join(cond)
 
 
-def _per_user_expression(v: Variable, d: _Dialect) -> str:
-    """The user's count of matching events (made 0/1 for an "any" variable later)."""
-    return f"COUNT(*) FILTER (WHERE {_condition(v, d)})"
+def _per_user_expression(v: Variable, d: _Dialect, filters: list) -> str:
+    """The user's count of matching events (made 0/1 for an "any" variable later), the
+    sum of their values (an event without one adds nothing), or their distinct days."""
+    condition = _condition(v, d, filters)
+    if v.measure == VALUE:
+        return f"COALESCE(SUM(e.value) FILTER (WHERE {condition}), 0)"
+    if v.measure == DAYS:
+        return f"COUNT(DISTINCT e.day) FILTER (WHERE {condition})"
+    return f"COUNT(*) FILTER (WHERE {condition})"
 
 
 def _as_value(v: Variable, column: str) -> str:
@@ -272,14 +343,15 @@ def _sources(d: _Dialect, variables, experiment_id, as_of, since, segment_by, po
     """The x and e CTEs, with their parameters."""
     x_sql, params = _exposed(d, experiment_id, as_of, segment_by, variables, window)
     types = sorted({t for v in variables for t in v.types if not (post_only and v.pre_days)})
+    columns, column_params = _event_columns(variables, d)
     sql = f"""
         WITH {x_sql},
         e AS (
-            SELECT user_id, {_type_code_sql()} AS ty, {d.time('occurred_at')} AS t
+            SELECT user_id, {_type_code_sql()} AS ty, {d.time('occurred_at')} AS t{columns}
             FROM experiments_event
             WHERE occurred_at >= %s AND occurred_at <= %s AND type IN ({_types_sql(types)})
         )"""
-    return sql, params + [d.time_value(since), d.time_value(as_of)]
+    return sql, params + column_params + [d.time_value(since), d.time_value(as_of)]
 
 
 def _earliest_event_needed(cursor, d: _Dialect, experiment_id: int, variables: list[Variable],
@@ -331,7 +403,9 @@ def variant_moments(experiment_id: int, variables: list[Variable], pairs: list[t
         return VariantMoments()
     sources, params = _sources(d, variables, experiment_id, as_of, since, segment_by, window=window)
     k = len(variables)
-    per_user = ",\n                ".join(f"{_per_user_expression(v, d)} AS v{i}" for i, v in enumerate(variables))
+    filters = _filters(variables)
+    per_user = ",\n                ".join(f"{_per_user_expression(v, d, filters)} AS v{i}"
+                                      for i, v in enumerate(variables))
     capped = [i for i, v in enumerate(variables) if v.cap_percentile is not None]
     caps_sql, cap_params = _caps(variables, capped, d)
     params = params + cap_params
@@ -462,7 +536,8 @@ def daily_moments(experiment_id: int, variables: list[Variable], as_of: datetime
     sources, params = _sources(d, variables, experiment_id, as_of, since, None, post_only=True, window=window)
     k = len(variables)
     names = ["a", "b"][:k]
-    per_day = ", ".join(f"{_per_user_expression(v, d)} AS {n}" for v, n in zip(variables, names, strict=True))
+    filters = _filters(variables)
+    per_day = ", ".join(f"{_per_user_expression(v, d, filters)} AS {n}" for v, n in zip(variables, names, strict=True))
     over = "OVER (PARTITION BY xid ORDER BY day)"
     caps = {i: c for i, c in (caps or {}).items() if c is not None and not variables[i].any}
     cap_params: list = []
@@ -545,7 +620,12 @@ def baseline_moments(variables: list[Variable], pairs: list[tuple[int, int]], si
     conn = connections[using]
     d = _Dialect(conn.vendor)
     k = len(variables)
-    per_user = ",\n                ".join(f"{_per_user_expression(v, d)} AS v{i}" for i, v in enumerate(variables))
+    # The day is there already (for the count of days with events); the rest as the analysis has them.
+    columns, column_params = _event_columns([replace(v, measure=COUNT if v.measure == DAYS else v.measure)
+                                             for v in variables], d)
+    filters = _filters(variables)
+    per_user = ",\n                ".join(f"{_per_user_expression(v, d, filters)} AS v{i}"
+                                      for i, v in enumerate(variables))
     capped = [i for i, v in enumerate(variables) if v.cap_percentile is not None]
     caps_sql, cap_params = _caps(variables, capped, d)
     values = ", ".join(f"{_capped_value(v, i, i in capped)} AS v{i}" for i, v in enumerate(variables))
@@ -558,6 +638,7 @@ def baseline_moments(variables: list[Variable], pairs: list[tuple[int, int]], si
     sql = f"""
         WITH e AS (
             SELECT user_id, {_type_code_sql()} AS ty, {d.time('occurred_at')} AS t, {d.day('occurred_at')} AS day
+                {columns}
             FROM experiments_event
             WHERE occurred_at >= %s AND occurred_at < %s
         ),
@@ -572,7 +653,7 @@ def baseline_moments(variables: list[Variable], pairs: list[tuple[int, int]], si
         w AS (SELECT {values} FROM u{cap_joins})
         SELECT COUNT(*), (SELECT COUNT(DISTINCT day) FROM e), {sums}{", " if pairs else ""}{products}
         FROM w"""
-    [row] = _run(using, sql, [d.time_value(since), d.time_value(until), *cap_params])
+    [row] = _run(using, sql, [*column_params, d.time_value(since), d.time_value(until), *cap_params])
     n, days = int(row[0] or 0), int(row[1] or 0)
     if n == 0:
         return Baseline(None, days)

@@ -3,7 +3,7 @@ import math
 from rest_framework import serializers
 
 from analysis.metric_kinds import registry as metric_kinds
-from analysis.models import DEFAULT_CAP_PERCENTILE, AnalysisReport, Metric
+from analysis.models import DEFAULT_CAP_PERCENTILE, MAX_WINDOW_DAYS, AnalysisReport, Metric, filter_errors
 from analysis.stats import multiple_testing
 from analysis.stats import power as power_stats
 from events.validation import EVENT_TYPES
@@ -14,12 +14,36 @@ class MetricSerializer(serializers.ModelSerializer):
     denominator_types = serializers.ListField(child=serializers.ChoiceField(choices=EVENT_TYPES), required=False,
                                               default=list)
 
+    numerator_filters = serializers.JSONField(
+        required=False, default=list, help_text='[{"property": "platform", "op": "eq", "value": "ios"}]: only events '
+                                                "whose properties pass (op eq, neq or in with a list of strings)")
+    denominator_filters = serializers.JSONField(required=False, default=list,
+                                                help_text="ratio metrics: the denominator's property filters")
+    window_days = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_WINDOW_DAYS,
+        help_text="count events this many days after the user's first exposure (1–90); sets window_hours")
+
     class Meta:
         model = Metric
         fields = ["key", "name", "description", "kind", "numerator_types", "denominator_types", "aggregation",
-                  "direction", "is_guardrail", "window_hours", "cuped_pre_period_days", "cap_percentile",
-                  "guardrail_margin", "min_users_per_variant", "min_events_per_variant", "is_builtin", "created_at"]
+                  "denominator_aggregation", "numerator_filters", "denominator_filters", "direction", "is_guardrail",
+                  "window_days", "window_hours", "cuped_pre_period_days", "cap_percentile", "guardrail_margin",
+                  "min_users_per_variant", "min_events_per_variant", "is_builtin", "created_at"]
         read_only_fields = ["is_builtin", "created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        hours = instance.window_hours
+        data["window_days"] = hours / 24 if hours and hours % 24 == 0 else None
+        return data
+
+    def validate_numerator_filters(self, value):
+        if messages := filter_errors(value):
+            raise serializers.ValidationError(messages)
+        return value
+
+    def validate_denominator_filters(self, value):
+        return self.validate_numerator_filters(value)
 
     def _finite(self, value):
         if value is not None and not math.isfinite(value):
@@ -33,9 +57,14 @@ class MetricSerializer(serializers.ModelSerializer):
         return self._finite(value)
 
     def validate(self, attrs):
+        days = attrs.pop("window_days", None)
+        if days is not None:
+            if attrs.get("window_hours") not in (None, days * 24):
+                raise serializers.ValidationError({"window_days": ["Give window_days or window_hours, not both."]})
+            attrs["window_hours"] = days * 24
         # An unsaved row, so that a field left out takes the model's default.
-        metric = Metric(**{f: attrs[f] for f in ("kind", "numerator_types", "denominator_types", "aggregation")
-                           if f in attrs})
+        metric = Metric(**{f: attrs[f] for f in ("kind", "numerator_types", "denominator_types", "aggregation",
+                                                 "denominator_aggregation", "denominator_filters") if f in attrs})
         problems = metric_kinds.validate(metric)
         if problems:
             raise serializers.ValidationError({field: [message] for field, message in problems.items()})

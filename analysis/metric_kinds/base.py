@@ -13,6 +13,10 @@ from typing import ClassVar, Protocol
 from analysis.stats.moments import MetricValue, Moments
 
 ANY = "any"  # the aggregation that makes a count 0/1 per user
+# What a per-user variable adds up over the user's matching events: how many there are,
+# the sum of their values, or on how many distinct UTC days they happened.
+COUNT, VALUE, DAYS = "count", "value", "days"
+MEASURES = {"any": COUNT, "count": COUNT, "sum": VALUE, "days": DAYS}
 
 
 class Definition(Protocol):
@@ -26,10 +30,33 @@ class Definition(Protocol):
 
 @dataclass(frozen=True)
 class PerUserCount:
-    """One per-user variable: the user's events of `types`, counted, or 0/1 when `any`."""
+    """One per-user variable: the user's events of `types` that pass `filters`, counted
+    (or their values summed, or their distinct days counted: `measure`), or 0/1 when `any`."""
 
     types: tuple[str, ...]
     any: bool
+    measure: str = COUNT
+    # ((property, op, values), …): op "eq", "neq" or "in", values a tuple of strings.
+    filters: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+def filters_of(filters) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """A definition's filters ([{"property", "op", "value"}] or already tuples) as sorted
+    tuples, so metrics filtering alike share one variable."""
+    out = []
+    for f in filters or ():
+        if isinstance(f, dict):
+            value = f["value"]
+            out.append((f["property"], f["op"], tuple(value) if isinstance(value, list | tuple) else (value,)))
+        else:
+            out.append((f[0], f[1], tuple(f[2])))
+    return tuple(sorted(out))
+
+
+def numerator_count(metric, any_event: bool) -> PerUserCount:
+    return PerUserCount(sorted_types(metric.numerator_types), any_event,
+                        COUNT if any_event else MEASURES.get(metric.aggregation, COUNT),
+                        filters_of(getattr(metric, "numerator_filters", ())))
 
 
 class MetricKind(ABC):
@@ -61,6 +88,10 @@ class MetricKind(ABC):
         """{field: message} for what this kind cannot compute; empty when it can."""
         if metric.denominator_types:
             return {"denominator_types": "Only ratio metrics have a denominator."}
+        if getattr(metric, "denominator_filters", None):
+            return {"denominator_filters": "Only ratio metrics have a denominator."}
+        if getattr(metric, "denominator_aggregation", COUNT) != COUNT:
+            return {"denominator_aggregation": "Only ratio metrics have a denominator."}
         return {}
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """Mean per user: the average of a per-user count, compared by Welch's t-test."""
 
-from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, sorted_types
+from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, numerator_count
 from analysis.stats.frequentist import welch_df
 from analysis.stats.moments import MetricValue, Moments
 
@@ -10,7 +10,7 @@ class Mean(MetricKind):
     label = "mean per user"
 
     def per_user_counts(self, metric) -> tuple[PerUserCount, ...]:
-        return (PerUserCount(sorted_types(metric.numerator_types), metric.aggregation == ANY),)
+        return (numerator_count(metric, metric.aggregation == ANY),)
 
     def estimate(self, moments: Moments) -> MetricValue:
         # The sample variance (ddof=1), as Welch's t-test uses.

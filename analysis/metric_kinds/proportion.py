@@ -1,6 +1,6 @@
 """Proportion of users: the share of users with any such event, compared by the Wald z-test."""
 
-from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, sorted_types
+from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, numerator_count
 from analysis.stats.moments import MetricValue, Moments
 
 
@@ -9,7 +9,7 @@ class Proportion(MetricKind):
     label = "proportion of users"
 
     def per_user_counts(self, metric) -> tuple[PerUserCount, ...]:
-        return (PerUserCount(sorted_types(metric.numerator_types), True),)
+        return (numerator_count(metric, True),)
 
     def estimate(self, moments: Moments) -> MetricValue:
         # p(1 − p): the population form the Wald z-test uses.

@@ -8,7 +8,16 @@ Users, not events, are the independent units, so a user's correlated events are 
 
 import numpy as np
 
-from analysis.metric_kinds.base import ANY, MetricKind, PerUserCount, sorted_types
+from analysis.metric_kinds.base import (
+    ANY,
+    COUNT,
+    MEASURES,
+    MetricKind,
+    PerUserCount,
+    filters_of,
+    numerator_count,
+    sorted_types,
+)
 from analysis.stats.moments import MetricValue, Moments
 
 
@@ -18,11 +27,15 @@ class Ratio(MetricKind):
     has_denominator = True
 
     def per_user_counts(self, metric) -> tuple[PerUserCount, ...]:
-        numerator, denominator = sorted_types(metric.numerator_types), sorted_types(metric.denominator_types)
-        any_event = metric.aggregation == ANY
+        numerator = numerator_count(metric, metric.aggregation == ANY)
+        denominator_filters = filters_of(getattr(metric, "denominator_filters", ()))
+        measure = MEASURES.get(getattr(metric, "denominator_aggregation", COUNT), COUNT)
+        same_events = sorted_types(metric.denominator_types) == numerator.types and \
+            denominator_filters == numerator.filters and measure == COUNT
         # "any" makes the numerator 0/1 per user; the denominator stays a count unless it
         # counts the very same events (and is then the same variable).
-        return (PerUserCount(numerator, any_event), PerUserCount(denominator, any_event and denominator == numerator))
+        return (numerator, PerUserCount(sorted_types(metric.denominator_types), numerator.any and same_events,
+                                        measure, denominator_filters))
 
     def estimate(self, moments: Moments) -> MetricValue:
         mx, my = (float(x) for x in moments.mean[:2])

@@ -164,7 +164,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.validation.EVENT_TYPES", "StageEnum": "experiments.models.STAGES"},
+    "ENUM_NAME_OVERRIDES": {"EventTypeEnum": "events.validation.EVENT_TYPES", "StageEnum": "experiments.models.STAGES",
+                            "DesignEnum": "experiments.models.DESIGNS"},
 }
 
 # Requests bodies above this are refused with 413 before they are parsed.

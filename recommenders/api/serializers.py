@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from experiments.models import DESIGNS
+
 
 class RecommenderVersionSerializer(serializers.Serializer):
     version = serializers.CharField()
@@ -62,7 +64,7 @@ class RetrainPolicySerializer(serializers.Serializer):
     surface = serializers.CharField(read_only=True)
     auto_experiment = serializers.BooleanField(
         help_text="start an experiment of a retrained version that passed its gate against the version in use")
-    design = serializers.ChoiceField(choices=["interleaving", "ab"], default="interleaving")
+    design = serializers.ChoiceField(choices=DESIGNS, default="interleaving")
     traffic_percent = serializers.FloatField(min_value=0.1, max_value=100, default=10.0,
                                              help_text="share of the retrain layer's users in that experiment")
     updated_at = serializers.DateTimeField(read_only=True, allow_null=True)

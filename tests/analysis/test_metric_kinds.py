@@ -121,7 +121,8 @@ def test_the_per_user_variables_are_planned_as_before():
         Variable(("click", "save"), True, None, 3), Variable(("click",), True),
         Variable(("click", "save"), True, 6), Variable(("click", "save"), True, None, 7),
         Variable(("save",), False), Variable(("save",), False, None, 7), Variable(("save",), True),
-        Variable(("save",), True, None, 7), Variable(("save",), False, 12),
+        # "sum" sums the events' values since events carry one (it counted them before).
+        Variable(("save",), True, None, 7), Variable(("save",), False, 12, measure="value"),
     ]
     # CUPED++'s "any pre-period event" indicators come after, one per pre-period length.
     assert variables[14:] == [Variable(("click", "impression", "save"), True, None, 7),
