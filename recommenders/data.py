@@ -20,6 +20,9 @@ class InteractionData:
     user_pin: sparse.csr_matrix  # users x pins, engagement weight
     user_ids: tuple[str, ...]
     board_topic: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    # users x pins, 1 where the pin was served to the user and never clicked or saved by
+    # them: the negatives a ranker learns from. None when nothing was logged.
+    impressions: sparse.csr_matrix | None = None
     _pin_index: dict = field(default=None, repr=False, compare=False)
     _user_index: dict = field(default=None, repr=False, compare=False)
 
@@ -51,9 +54,11 @@ class InteractionData:
                 + np.asarray(self.board_pin.sum(axis=0)).ravel()).astype(np.float64)
 
 
-def from_edges(pin_ids, pin_topic, pin_age_days, board_edges, n_boards, user_edges, user_ids, board_topic=None):
+def from_edges(pin_ids, pin_topic, pin_age_days, board_edges, n_boards, user_edges, user_ids, board_topic=None,
+               impression_edges=None):
     """Build InteractionData from edge lists: board_edges (board index, pin index),
-    user_edges (user index, pin index, weight)."""
+    user_edges (user index, pin index, weight), impression_edges (user index, pin index)
+    of pins served and never engaged with."""
     n_pins = len(pin_ids)
     b = np.asarray(board_edges, dtype=np.int64).reshape(-1, 2)
     board_pin = sparse.csr_matrix((np.ones(len(b), dtype=np.float32), (b[:, 0], b[:, 1])), shape=(n_boards, n_pins))
@@ -69,4 +74,12 @@ def from_edges(pin_ids, pin_topic, pin_age_days, board_edges, n_boards, user_edg
         user_pin=user_pin,
         user_ids=tuple(user_ids),
         board_topic=np.asarray(board_topic if board_topic is not None else np.zeros(n_boards), dtype=np.int32),
+        impressions=None if impression_edges is None else _impressions(impression_edges, len(user_ids), n_pins),
     )
+
+
+def _impressions(edges, n_users: int, n_pins: int) -> sparse.csr_matrix:
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    shown = sparse.csr_matrix((np.ones(len(e), dtype=np.float32), (e[:, 0], e[:, 1])), shape=(n_users, n_pins))
+    shown.data[:] = 1.0  # served twice is still one negative
+    return shown

@@ -34,6 +34,8 @@ class Embedding(Recommender):
         "boards_as_users": Param(bool, True),
         "candidates": Param(int, 300, 10, 10_000, "neighbours fetched from the index per request"),
         "seed": Param(int, 42, 0, 2**31 - 1),
+        "num_threads": Param(int, 0, 0, 1024, "ALS and index threads, 0 for every core; 1 builds the same "
+                             "model every time (threads finish in any order)"),
     }
 
     def fit(self, data: InteractionData) -> Embedding:
@@ -47,14 +49,15 @@ class Embedding(Recommender):
         with threadpool_limits(1, "blas"):
             model = AlternatingLeastSquares(factors=self.config["factors"], iterations=self.config["iterations"],
                                             regularization=self.config["regularization"],
-                                            random_state=self.config["seed"])
+                                            random_state=self.config["seed"],
+                                            num_threads=self.config["num_threads"])
             model.fit(matrix.tocsr(), show_progress=False)
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self.n_pins = len(self.item_factors)
         self.index = Index(ndim=self.item_factors.shape[1], metric="ip", dtype="f32")
         known = np.flatnonzero(np.abs(self.item_factors).sum(axis=1) > 0)
         if len(known):
-            self.index.add(known, self.item_factors[known])
+            self.index.add(known, self.item_factors[known], threads=self.config["num_threads"])
         return self
 
     def state(self):

@@ -1,11 +1,15 @@
 """The recommenders, hit directly on worlds small enough to know the answer."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+from scipy import sparse
 
 from recommenders import registry
 from recommenders.base import Recommender
 from recommenders.data import from_edges
+from recommenders.ranker import Ranker
 from recommenders.retrievers import BoardCooccurrence, Pixie, Popularity
 from recommenders.synthetic import generate_world
 
@@ -162,3 +166,30 @@ def test_registry_validates_configs(name, params, message):
 def test_registry_accepts_defaults_and_valid_params():
     assert registry.validate_config("pixie", {"steps": 1000, "restart_probability": 0.3}) == []
     assert set(registry.names()) >= {"popularity", "board_cooccurrence", "pixie"}
+
+
+def test_the_ranker_trains_on_impressions_never_engaged_as_label_0_candidates(world):
+    """Served and not taken: a user's unengaged impressions join their training queries as
+    negatives, even the least popular pins, which no source would retrieve."""
+    data = world.data
+    cold = np.argsort(data.popularity(), kind="stable")[:5]
+    n_users = len(data.user_ids)
+    shown = sparse.csr_matrix((np.ones(n_users * 5), (np.repeat(np.arange(n_users), 5), np.tile(cold, n_users))),
+                              shape=(n_users, data.n_pins))
+    logged = dataclasses.replace(data, impressions=shown)
+    rec = Ranker(training_queries=40, n_estimators=10).fit(logged)
+    assert rec.training["impression_negatives"] > 0
+    groups = rec.training_groups(logged, seed=1)
+    assert groups
+    for user, candidates, _, _, labels, negatives in groups:
+        never_taken = np.setdiff1d(cold, data.user_pin[user].indices)
+        at = np.flatnonzero(np.isin(candidates, never_taken))
+        assert at.size == never_taken.size == negatives and not labels[at].any()
+    assert Ranker(training_queries=40, n_estimators=10).fit(data).training["impression_negatives"] == 0
+
+
+def test_impressions_are_one_negative_per_user_and_pin():
+    data = from_edges(np.arange(10, 16), TINY_TOPICS, np.zeros(6), TINY_BOARDS, 4, [(0, 3, 1.0)], ["u0", "u1"],
+                      impression_edges=[(0, 4), (0, 4), (1, 2)])
+    assert data.impressions.toarray().tolist() == [[0, 0, 0, 0, 1, 0], [0, 0, 1, 0, 0, 0]]
+    assert tiny().impressions is None

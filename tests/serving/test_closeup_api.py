@@ -172,6 +172,20 @@ def test_logged_clicks_and_saves_join_the_training_data_once_there_are_enough(wo
     assert "new-user" not in load_interaction_data().user_ids
 
 
+def test_impressions_the_user_never_clicked_or_saved_are_the_training_negatives(world, models_dir):
+    from recommenders.selectors import load_interaction_data
+
+    user = load_interaction_data().user_ids[0]
+    events = [make_event(i, user_id=user, type=t, pin_id=p) for i, (t, p) in
+              enumerate([("impression", 1), ("impression", 1), ("impression", 2), ("click", 2), ("impression", 3),
+                         ("impression", 4), ("impression", 5)])]
+    events.append(make_event(len(events), user_id="someone-else", type="save", pin_id=3))
+    ingestion.store_batch(ingestion.accept(events).batch_id)
+    data = load_interaction_data()
+    shown = data.impressions[data.user_index(user)].indices
+    assert sorted(data.pin_ids[shown].tolist()) == [1, 3, 4, 5]  # pin 2 was clicked; another user's save is theirs
+
+
 def test_a_built_ranker_records_its_training_set(world, models_dir):
     services.build_all(["ranker"])
     training = ModelVersion.objects.get(name="ranker", is_active=True).metrics["training"]
