@@ -32,17 +32,20 @@ def load_interaction_data(since=None, until=None, min_logged: int | None = None)
         if pin in index:
             u = user_index.setdefault(user, len(user_index))
             user_edges.append((u, index[pin], weight))
-    shown = [(user_index[user], index[pin]) for user, pin in unengaged_impressions()
+    shown = [(user_index[user], index[pin]) for user, pin in unengaged_impressions(since, until)
              if user in user_index and pin in index]
     return from_edges(pin_ids, [p[1] for p in pins], age, board_edges, len(boards), user_edges, list(user_index),
                       [t for _, t in boards], impression_edges=shown or None)
 
 
-def unengaged_impressions():
+def unengaged_impressions(since=None, until=None):
     """(user, pin) pairs served to the user that they never clicked or saved: the ranker's
-    real negatives. The database finds them (an anti-join) and returns each pair once."""
-    engaged = Event.objects.filter(type__in=("click", "save"), user_id=OuterRef("user_id"), pin_id=OuterRef("pin_id"))
-    return (Event.objects.filter(type="impression").filter(~Exists(engaged))
+    real negatives. The database finds them (an anti-join) and returns each pair once.
+    With a window (a retrain's), only what happened in it: the held-out day stays unseen."""
+    window = _window("occurred_at", since, until)
+    engaged = Event.objects.filter(type__in=("click", "save"), user_id=OuterRef("user_id"), pin_id=OuterRef("pin_id"),
+                                   **window)
+    return (Event.objects.filter(type="impression", **window).filter(~Exists(engaged))
             .values_list("user_id", "pin_id").distinct().iterator())
 
 
