@@ -36,9 +36,10 @@ def _guardrail_errors(guardrails) -> list[str]:
 
 def template_errors(fields: dict) -> dict:
     errors: dict[str, list[str]] = {}
-    if "primary_metric" in fields and fields["primary_metric"] not in references.known_metrics(
-            [fields["primary_metric"]]):
-        errors["primary_metric"] = [f"Unknown metric {fields['primary_metric']!r}; see /api/v1/metrics."]
+    if "primary_metric" in fields:
+        primary = fields["primary_metric"]
+        if not isinstance(primary, str) or primary not in references.known_metrics([primary]):
+            errors["primary_metric"] = [f"Unknown metric {str(primary)[:64]!r}; see /api/v1/metrics."]
     if "guardrails" in fields and (messages := _guardrail_errors(fields["guardrails"])):
         errors["guardrails"] = messages
     if "minimum_detectable_effect" in fields:

@@ -98,7 +98,7 @@ def build_all(names: list[str] | None = None, progress: Callable[[str], None] | 
         progress(CATALOG)
     for name in names:
         t0 = time.perf_counter()
-        recommender = registry.create(name).fit(data)
+        recommender = registry.create(name, settings.RECOMMENDER_BUILD_PARAMS.get(name)).fit(data)
         folder = root / name / version
         recommender.save(folder)
         built.append((name, recommender.config, folder, time.perf_counter() - t0,

@@ -321,6 +321,10 @@ RECOMMENDER_MAX_PINNED_VERSIONS = env.int("RECOMMENDER_MAX_PINNED_VERSIONS", def
 # Logged clicks and saves join the training data once there are at least this many.
 RECOMMENDER_MIN_LOGGED_ENGAGEMENTS = env.int("RECOMMENDER_MIN_LOGGED_ENGAGEMENTS", default=1000)
 
+# Params every build gives a recommender instead of its defaults, as JSON:
+# {"ranker": {"training_queries": 500}} trades the ranker's quality for build time.
+RECOMMENDER_BUILD_PARAMS = env.json("RECOMMENDER_BUILD_PARAMS", default={})
+
 # --- Builds and scheduled retraining (docs/recommenders.md, "Retraining") ----------
 # Builds run on a queue of their own, on a worker with limits that fit them
 # (docs/operations.md): minutes to hours, where every other task has seconds.

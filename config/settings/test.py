@@ -45,3 +45,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 # The tests' webhook receivers listen on 127.0.0.1.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+# The tests build the ranker on small worlds many times and check its quality on
+# MovieLens with its defaults (tests/recommenders/test_offline_evaluation.py): fewer
+# training queries here keep each build to seconds.
+RECOMMENDER_BUILD_PARAMS = {"ranker": {"training_queries": 150}}

@@ -52,6 +52,16 @@ def _buckets_field(**kwargs):
     )
 
 
+class LayerKeyField(serializers.SlugRelatedField):
+    """A layer by key; a value no key could be (a NUL byte, which PostgreSQL refuses in
+    any text) is a 400 like any unknown key, not a query that fails."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data or len(data) > 64:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:64].replace("\x00", "\\0"))
+        return super().to_internal_value(data)
+
+
 class ExperimentCreateSerializer(serializers.Serializer):
     key = _key_field()
     name = serializers.CharField(max_length=200)
@@ -62,7 +72,7 @@ class ExperimentCreateSerializer(serializers.Serializer):
         choices=DESIGNS, default="ab",
         help_text="ab: users split between the variants; interleaving: two rankers' lists merged by team draft for "
                   "every user, in a ranking or whole layer (docs/interleaving.md)")
-    layer = serializers.SlugRelatedField(slug_field="key", queryset=Layer.objects.all())
+    layer = LayerKeyField(slug_field="key", queryset=Layer.objects.all())
     layer_buckets = _buckets_field(required=False)
     traffic_percent = serializers.FloatField(min_value=0, max_value=100, default=100)
     variants = VariantSerializer(many=True)
