@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from experiments import assignment as a
-from experiments import holdouts, references, rollouts, surfaces
+from experiments import holdouts, references, rollouts, surfaces, templates
 from experiments.models import (
     BUCKETS,
     DESIGNS,
@@ -275,8 +275,7 @@ def _margin_errors(fields: dict, guardrails) -> dict:
         return {"guardrail_margins": ["An object: guardrail metric -> relative margin (or null)."]}
     messages = [f"{k} is not one of this experiment's guardrails ({', '.join(guardrails) or 'none'})."
                 for k in margins if k not in guardrails]
-    messages += [f"{k}: a fraction from 0 to 1, or null." for k, v in margins.items()
-                 if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1)]
+    messages += [f"{k}: a fraction from 0 to 1, or null." for k, v in margins.items() if not templates.is_margin(v)]
     return {"guardrail_margins": messages} if messages else {}
 
 

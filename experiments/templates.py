@@ -12,6 +12,11 @@ from experiments.models import ExperimentTemplate
 FILLS = ("primary_metric", "guardrail_metrics", "guardrail_margins", "minimum_detectable_effect", "targeting")
 
 
+def is_margin(value) -> bool:
+    """A guardrail's relative margin: a fraction from 0 to 1, or None (no non-inferiority test)."""
+    return value is None or (not isinstance(value, bool) and isinstance(value, int | float) and 0 <= value <= 1)
+
+
 def _guardrail_errors(guardrails) -> list[str]:
     if not isinstance(guardrails, list):
         return ['A list of {"metric": key, "margin": fraction or null}.']
@@ -20,9 +25,7 @@ def _guardrail_errors(guardrails) -> list[str]:
         if not isinstance(g, dict) or set(g) - {"metric", "margin"} or not isinstance(g.get("metric"), str):
             messages.append(f'Guardrail {i + 1}: {{"metric": key, "margin": fraction or null}}.')
             continue
-        margin = g.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)
-                                   or not 0 <= margin <= 1):
+        if not is_margin(g.get("margin")):
             messages.append(f"Guardrail {i + 1} ({g['metric']}): the margin is a fraction from 0 to 1 "
                             "(0.02: it may get 2% worse), or null for no non-inferiority test.")
         if g["metric"] in seen:

@@ -24,6 +24,7 @@ from recommenders.base import Recommender
 from recommenders.data import InteractionData
 from recommenders.models import BuildJob, ModelVersion, RetrainPolicy
 from recommenders.selectors import held_out_engagements, load_interaction_data
+from recommenders.serving import _index_map
 
 logger = logging.getLogger(__name__)
 
@@ -86,10 +87,8 @@ def offline_metrics(recommender: Recommender, data: InteractionData, relevant: d
     indexes and answers translated back; pins it does not know are dropped."""
     to_own = from_own = None
     if catalog_pin_ids is not None:
-        own_index = {int(p): i for i, p in enumerate(catalog_pin_ids)}
-        to_own = np.array([own_index.get(int(p), -1) for p in data.pin_ids], dtype=np.int64)
-        from_own = np.array([data.pin_index(int(p)) if data.pin_index(int(p)) is not None else -1
-                             for p in catalog_pin_ids], dtype=np.int64)
+        # The same translation a serving process makes for a version built on other pins.
+        to_own, from_own = _index_map(data.pin_ids, catalog_pin_ids), _index_map(catalog_pin_ids, data.pin_ids)
     lists = {}
     for u in relevant:
         history = data.history(data.user_ids[u])
